@@ -1,0 +1,174 @@
+"""Evaluating spec expressions: integers, numbers and booleans, nothing else.
+
+Integer arithmetic is exact (`+ - * // %`); `/` gives a number; comparisons and
+`and`/`or`/`not` give booleans. Results beyond `Limits.max_number` are refused so that a
+spec cannot build astronomically large integers. An expression that refers to a name
+whose definition already failed raises `Poisoned`, which stops the statement without a
+second message.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from resnet_dsl.errors import Diagnostic, RnetError, Span, did_you_mean
+from resnet_dsl.frontend import ast
+from resnet_dsl.limits import Limits
+
+Scalar = bool | int | float
+
+
+class Poisoned(Exception):
+    """An input of this computation failed earlier; its error is already reported."""
+
+
+_POISON = object()
+
+
+@dataclass
+class Env:
+    """Names visible to expressions: parameters and `let` bindings of one network or block."""
+
+    values: dict[str, object] = field(default_factory=dict)
+    spans: dict[str, Span] = field(default_factory=dict)
+
+    def define(self, name: str, value: object, span: Span) -> None:
+        self.values[name] = value
+        self.spans[name] = span
+
+    def poison(self, name: str, span: Span) -> None:
+        self.define(name, _POISON, span)
+
+
+def type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, tuple):
+        return "a size"
+    return "a value"
+
+
+def show(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "x".join(str(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def fail(code: str, message: str, span: Span, help: str | None = None) -> RnetError:
+    return RnetError(Diagnostic(code, message, span, help))
+
+
+_FUNCTIONS = {"min": min, "max": max}
+
+
+def evaluate(expr: ast.Expr, env: Env, limits: Limits) -> Scalar:
+    """Evaluate `expr` in `env`.
+
+    >>> from resnet_dsl.limits import DEFAULT_LIMITS
+    >>> from resnet_dsl.frontend.parse import parse
+    >>> net = parse('network n(d = 20) { let k = (d - 2) // 6 }', 'n.rnet').networks[0]
+    >>> env = Env(); env.define('d', 20, net.params[0].span)
+    >>> evaluate(net.body[0].value, env, DEFAULT_LIMITS)
+    3
+    """
+    if isinstance(expr, (ast.Int, ast.Float, ast.Bool)):
+        value = expr.value
+        if isinstance(value, float) and not math.isfinite(value):
+            raise fail("E203", f"the number {value} is not finite", expr.span)
+        return _checked(value, expr.span, limits)
+    if isinstance(expr, ast.Name):
+        if expr.id not in env.values:
+            raise fail("E102", f"unknown name `{expr.id}`", expr.span,
+                       did_you_mean(expr.id, env.values) or _name_help(expr.id))
+        value = env.values[expr.id]
+        if value is _POISON:
+            raise Poisoned()
+        return value  # type: ignore[return-value]
+    if isinstance(expr, ast.Unary):
+        operand = evaluate(expr.operand, env, limits)
+        if expr.op == "not":
+            return not _boolean(operand, expr.operand.span, "`not`")
+        number = _number(operand, expr.operand.span, f"`{expr.op}`")
+        return _checked(-number if expr.op == "-" else number, expr.span, limits)
+    if isinstance(expr, ast.Binary):
+        return _binary(expr, env, limits)
+    if isinstance(expr, ast.FuncCall):
+        func = _FUNCTIONS.get(expr.name)
+        if func is None:
+            raise fail("E101", f"unknown function `{expr.name}`", expr.name_span,
+                       did_you_mean(expr.name, _FUNCTIONS) or "functions: min, max")
+        args = [_number(evaluate(a, env, limits), a.span, f"`{expr.name}`") for a in expr.args]
+        return func(args)
+    raise TypeError(f"not an expression: {expr!r}")
+
+
+def _name_help(name: str) -> str | None:
+    if name in ("proj", "zeropad", "identity", "avgproj", "proj_all"):
+        return "shortcut policies are given to a stage: `shortcut=" + name + "`"
+    return None
+
+
+def _binary(expr: ast.Binary, env: Env, limits: Limits) -> Scalar:
+    op = expr.op
+    left = evaluate(expr.left, env, limits)
+    if op in ("and", "or"):
+        lhs = _boolean(left, expr.left.span, f"`{op}`")
+        if (op == "and" and not lhs) or (op == "or" and lhs):
+            return lhs
+        return _boolean(evaluate(expr.right, env, limits), expr.right.span, f"`{op}`")
+    right = evaluate(expr.right, env, limits)
+    if op in ("==", "!="):
+        if isinstance(left, bool) != isinstance(right, bool):
+            raise fail("E202", f"cannot compare {type_name(left)} with {type_name(right)}", expr.span)
+        return (left == right) if op == "==" else (left != right)
+    a = _number(left, expr.left.span, f"`{op}`")
+    b = _number(right, expr.right.span, f"`{op}`")
+    if op in ("<", "<=", ">", ">="):
+        return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    if op in ("//", "%"):
+        for value, side in ((a, expr.left), (b, expr.right)):
+            if not isinstance(value, int):
+                raise fail("E202", f"`{op}` needs integers, got {type_name(value)} ({show(value)})",
+                           side.span)
+    if op in ("//", "%", "/") and b == 0:
+        raise fail("E206", "division by zero", expr.right.span)
+    result = {
+        "+": lambda: a + b,
+        "-": lambda: a - b,
+        "*": lambda: a * b,
+        "//": lambda: a // b,
+        "%": lambda: a % b,
+        "/": lambda: a / b,
+    }[op]()
+    return _checked(result, expr.span, limits)
+
+
+def _checked(value: Scalar, span: Span, limits: Limits) -> Scalar:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) > limits.max_number:
+        raise fail("E601", f"number too large ({len(str(abs(value)))} digits)", span,
+                   f"numbers in a spec are limited to {limits.max_number:,}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise fail("E203", "the result is not a finite number", span)
+    return value
+
+
+def _number(value: object, span: Span, what: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise fail("E202", f"{what} needs a number, got {type_name(value)} ({show(value)})", span)
+    return value
+
+
+def _boolean(value: object, span: Span, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise fail("E202", f"{what} needs a boolean, got {type_name(value)} ({show(value)})", span,
+                   "write a comparison, e.g. `n > 0`")
+    return value

@@ -1,0 +1,424 @@
+"""Source text -> typed AST (`frontend.ast`). The only module that knows lark.
+
+The grammar is `grammar/rnet.lark` in the repository; an installed wheel carries it as
+`resnet_dsl/grammar/rnet.lark` (see pyproject.toml). Syntax errors become rnetc
+diagnostics (code E001) that say what was found and what would have been accepted.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import lark
+from lark import Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from resnet_dsl.errors import Diagnostic, Note, RnetError, Span
+from resnet_dsl.frontend import ast
+
+_PACKAGE_GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "rnet.lark"
+_REPO_GRAMMAR = Path(__file__).resolve().parents[2] / "grammar" / "rnet.lark"
+
+
+def grammar_path() -> Path:
+    """Where the one grammar lives: inside the installed package, else in the repository."""
+    for path in (_PACKAGE_GRAMMAR, _REPO_GRAMMAR):
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"rnetc's grammar is missing: looked for {_PACKAGE_GRAMMAR} and {_REPO_GRAMMAR}"
+    )
+
+
+class _Layout:
+    """Post-lexer: newlines inside ( ) do not end a statement; remembers open braces."""
+
+    always_accept = ("_NL",)
+
+    def __init__(self) -> None:
+        self.open_braces: list[Token] = []
+
+    def process(self, stream):
+        depth = 0
+        self.open_braces = []
+        for tok in stream:
+            kind = tok.type
+            if kind in ("LPAR", "CALL_OPEN"):
+                depth += 1
+            elif kind == "RPAR":
+                depth = max(depth - 1, 0)
+            elif kind == "LBRACE":
+                self.open_braces.append(tok)
+            elif kind == "RBRACE" and self.open_braces:
+                self.open_braces.pop()
+            elif kind == "_NL" and depth:
+                continue
+            yield tok
+
+
+@functools.lru_cache(maxsize=1)
+def _parser() -> tuple[lark.Lark, _Layout]:
+    layout = _Layout()
+    parser = lark.Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        postlex=layout,
+    )
+    return parser, layout
+
+
+def keywords() -> list[str]:
+    """The language's reserved words, read from the grammar (for editors and docs)."""
+    parser, _ = _parser()
+    words = set()
+    for term in parser.terminals:
+        pattern = term.pattern
+        if pattern.type == "str" and pattern.value.isidentifier():
+            words.add(pattern.value)
+    return sorted(words)
+
+
+def parse(text: str, file: str) -> ast.Module:
+    """Parse one file's text. Raises `RnetError` (E001) on a syntax error.
+
+    >>> m = parse('network tiny { input 3x8x8; conv 3x3 4 }', 'tiny.rnet')
+    >>> m.networks[0].name
+    'tiny'
+    """
+    parser, layout = _parser()
+    try:
+        tree = parser.parse(text)
+    except UnexpectedInput as exc:
+        raise RnetError(_syntax_diagnostic(exc, text, file, layout, parser)) from None
+    try:
+        return _ToAst(file).transform(tree)
+    except VisitError as exc:  # a literal the transformer rejects (bad escape, ...)
+        if isinstance(exc.orig_exc, RnetError):
+            raise exc.orig_exc from None
+        raise
+
+
+# ---- syntax errors ---------------------------------------------------------------
+
+_WORDS = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "STRING": 'a string ("...")',
+    "DIMS": "a size like 3x3",
+    "REPEAT": "a repeat count like x4",
+    "CALL_OPEN": "a call like `name(`",
+    "_NL": "a new line",
+    "$END": "the end of the file",
+    "COMP_OP": "a comparison",
+    "ADD_OP": "`+` or `-`",
+    "MUL_OP": "`*`, `//`, `%` or `/`",
+}
+
+
+def _describe_terminal(name: str, parser: lark.Lark) -> str:
+    if name in _WORDS:
+        return _WORDS[name]
+    try:
+        pattern = parser.get_terminal(name).pattern
+    except KeyError:
+        return name.lower()
+    return f"`{pattern.value}`" if pattern.type == "str" else name.lower()
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "_NL":
+        return "end of line"
+    if tok.type == "$END":
+        return "end of file"
+    return f"`{tok.value}`"
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str, layout: _Layout,
+                       parser: lark.Lark) -> Diagnostic:
+    line = getattr(exc, "line", None) or 1
+    column = getattr(exc, "column", None) or 1
+    notes: list[Note] = []
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else "?"
+        span = Span(file, line, column, line, column + 1)
+        message = f"unexpected character `{char}`"
+        help_ = _char_help(char)
+        return Diagnostic("E001", message, span, help_)
+    expected = sorted(getattr(exc, "expected", None) or getattr(exc, "accepts", None) or [])
+    token = getattr(exc, "token", None)
+    at_end = isinstance(exc, UnexpectedEOF) or (token is not None and token.type == "$END")
+    if at_end:
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+        span = Span(file, line, column, line, column + 1)
+        message = "unexpected end of file"
+    else:
+        assert token is not None
+        end_col = token.end_column if token.end_column and token.end_line == token.line else column + 1
+        span = Span(file, token.line, token.column, token.line, end_col)
+        message = f"unexpected {_describe_token(token)}"
+    words = [_describe_terminal(t, parser) for t in expected if t not in ("WS", "COMMENT")]
+    words = sorted(set(words))
+    help_ = None
+    if words:
+        shown = ", ".join(words[:8]) + (", ..." if len(words) > 8 else "")
+        message += f"; expected {shown}" if len(words) > 1 else f"; expected {words[0]}"
+    if at_end and layout.open_braces:
+        brace = layout.open_braces[-1]
+        notes.append(Note(Span(file, brace.line, brace.column, brace.line, brace.column + 1),
+                          "this `{` is never closed"))
+        help_ = "add the missing `}`"
+    elif isinstance(exc, UnexpectedToken) and token is not None and token.type == "NAME" \
+            and "EQUAL" in expected and "_NL" in expected:
+        help_ = "keyword arguments are written `name=value`"
+    return Diagnostic("E001", message, span, help_, notes)
+
+
+def _char_help(char: str) -> str | None:
+    if char == "'":
+        return 'strings use double quotes: "..."'
+    if char in "[]":
+        return "lists are not part of the language; sizes are written like 3x3"
+    if char == "@":
+        return None
+    return None
+
+
+# ---- tree -> AST ----------------------------------------------------------------------
+
+
+def _span(file: str, meta) -> Span:
+    return Span(file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _tspan(file: str, tok: Token) -> Span:
+    return Span(file, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+class _Params(tuple):
+    pass
+
+
+class _Body(tuple):
+    pass
+
+
+class _CallArgs(tuple):
+    pass
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """Builds `frontend.ast` nodes from lark's tree (one method per grammar rule)."""
+
+    def __init__(self, file: str):
+        super().__init__(visit_tokens=False)
+        self.file = file
+
+    # definitions
+    def start(self, meta, children):
+        imports, blocks, networks = [], [], []
+        for item in children:
+            if isinstance(item, ast.Import):
+                imports.append(item)
+            elif isinstance(item, ast.BlockDef):
+                blocks.append(item)
+            elif isinstance(item, (ast.NetworkDef, ast.NetworkAlias)):
+                networks.append(item)
+        return ast.Module(self.file, tuple(imports), tuple(blocks), tuple(networks))
+
+    def import_stmt(self, meta, children):
+        return ast.Import(self._string(children[0]), _span(self.file, meta))
+
+    def _definition(self, meta, children):
+        name_tok = children[0]
+        params = next((c for c in children if isinstance(c, _Params)), _Params())
+        body = children[-1]
+        name = name_tok.value.rstrip("(")
+        name_span = Span(self.file, name_tok.line, name_tok.column, name_tok.line,
+                         name_tok.column + len(name))
+        return name, tuple(params), tuple(body), _span(self.file, meta), name_span
+
+    def block_def(self, meta, children):
+        return ast.BlockDef(*self._definition(meta, children))
+
+    def network_def(self, meta, children):
+        return ast.NetworkDef(*self._definition(meta, children))
+
+    def network_alias(self, meta, children):
+        name, head, call_args = children
+        target = self._call(meta, [head, call_args])
+        return ast.NetworkAlias(name.value, target, _span(self.file, meta), _tspan(self.file, name))
+
+    def params(self, meta, children):
+        return _Params(children)
+
+    def param(self, meta, children):
+        return ast.Param(children[0].value, children[1], _span(self.file, meta))
+
+    def body(self, meta, children):
+        return _Body(c for c in children if c is not None)
+
+    # statements
+    def let_stmt(self, meta, children):
+        name = children[0]
+        return ast.Let(name.value, children[1], _span(self.file, meta), _tspan(self.file, name))
+
+    def require_stmt(self, meta, children):
+        message = self._string(children[1]) if children[1] is not None else None
+        return ast.Require(children[0], message, _span(self.file, meta))
+
+    def if_stmt(self, meta, children):
+        cond, then = children[0], children[1]
+        other = children[2] if len(children) > 2 else None
+        if isinstance(other, ast.If):
+            other = (other,)
+        return ast.If(cond, tuple(then), tuple(other) if other is not None else None,
+                      _span(self.file, meta))
+
+    def input_stmt(self, meta, children):
+        return ast.Input(children[0], _span(self.file, meta))
+
+    def dims(self, meta, children):
+        (item,) = children
+        if isinstance(item, ast.Dims):
+            return item
+        return ast.Dims((item,), item.span)
+
+    def stem_section(self, meta, children):
+        return ast.Section("stem", tuple(children[0]), _span(self.file, meta))
+
+    def head_section(self, meta, children):
+        return ast.Section("head", tuple(children[0]), _span(self.file, meta))
+
+    def stage_stmt(self, meta, children):
+        name_tok, repeat, block, *kwargs = children
+        if isinstance(repeat, Token):  # x4
+            rspan = _tspan(self.file, repeat)
+            repeats = ast.Int(int(repeat.value[1:]), rspan)
+        else:
+            repeats, rspan = repeat, repeat.span
+        return ast.Stage(
+            name_tok.value if name_tok is not None else None,
+            repeats,
+            block,
+            tuple(kwargs),
+            _span(self.file, meta),
+            _tspan(self.file, name_tok) if name_tok is not None else None,
+            rspan,
+        )
+
+    def stage_block(self, meta, children):
+        return self._call(meta, children)
+
+    def layer_stmt(self, meta, children):
+        return self._call(meta, children)
+
+    def _call(self, meta, children):
+        head = children[0]
+        name = head.value.rstrip("(")
+        name_span = Span(self.file, head.line, head.column, head.line, head.column + len(name))
+        args: list = []
+        kwargs: list[ast.Kwarg] = []
+        alias = alias_span = None
+        for child in children[1:]:
+            if child is None:
+                continue
+            if isinstance(child, _CallArgs):
+                for item in child:
+                    (kwargs if isinstance(item, ast.Kwarg) else args).append(item)
+            elif isinstance(child, ast.Kwarg):
+                kwargs.append(child)
+            elif isinstance(child, Token) and child.type == "NAME":
+                alias, alias_span = child.value, _tspan(self.file, child)
+            elif isinstance(child, Token) and child.type == "GLOBAL":
+                args.append(ast.Global(_tspan(self.file, child)))
+            else:
+                args.append(child)
+        return ast.Call(name, tuple(args), tuple(kwargs), alias, _span(self.file, meta),
+                        name_span, alias_span)
+
+    def call_args(self, meta, children):
+        out = []
+        for c in children:
+            if isinstance(c, Token) and c.type == "GLOBAL":
+                out.append(ast.Global(_tspan(self.file, c)))
+            else:
+                out.append(c)
+        return _CallArgs(out)
+
+    def kwarg(self, meta, children):
+        name, value = children
+        if isinstance(value, Token) and value.type == "GLOBAL":
+            value = ast.Global(_tspan(self.file, value))
+        return ast.Kwarg(name.value, value, _span(self.file, meta), _tspan(self.file, name))
+
+    def dims_literal(self, meta, children):
+        (tok,) = children
+        items = []
+        col = tok.column
+        for part in tok.value.split("x"):
+            items.append(ast.Int(int(part), Span(self.file, tok.line, col, tok.line, col + len(part))))
+            col += len(part) + 1
+        return ast.Dims(tuple(items), _tspan(self.file, tok))
+
+    def dims_expr(self, meta, children):
+        return ast.Dims(tuple(children), _span(self.file, meta))
+
+    # expressions
+    def or_op(self, meta, children):
+        return ast.Binary("or", children[0], children[1], _span(self.file, meta))
+
+    def and_op(self, meta, children):
+        return ast.Binary("and", children[0], children[1], _span(self.file, meta))
+
+    def not_op(self, meta, children):
+        return ast.Unary("not", children[0], _span(self.file, meta))
+
+    def compare(self, meta, children):
+        left, op, right = children
+        return ast.Binary(op.value, left, right, _span(self.file, meta))
+
+    def binary(self, meta, children):
+        left, op, right = children
+        return ast.Binary(op.value, left, right, _span(self.file, meta))
+
+    def unary_op(self, meta, children):
+        op, operand = children
+        return ast.Unary(op.value, operand, _span(self.file, meta))
+
+    def int_lit(self, meta, children):
+        return ast.Int(int(children[0].value), _span(self.file, meta))
+
+    def float_lit(self, meta, children):
+        return ast.Float(float(children[0].value), _span(self.file, meta))
+
+    def bool_lit(self, meta, children):
+        return ast.Bool(children[0].value == "true", _span(self.file, meta))
+
+    def name_ref(self, meta, children):
+        return ast.Name(children[0].value, _span(self.file, meta))
+
+    def func_call(self, meta, children):
+        head, *args = children
+        name = head.value.rstrip("(")
+        name_span = Span(self.file, head.line, head.column, head.line, head.column + len(name))
+        return ast.FuncCall(name, tuple(a for a in args if a is not None), _span(self.file, meta),
+                            name_span)
+
+    def _string(self, tok: Token) -> str:
+        # The grammar admits only the escapes \" \\ and \n.
+        out, chars, i = [], tok.value[1:-1], 0
+        while i < len(chars):
+            if chars[i] == "\\" and i + 1 < len(chars):
+                out.append({"n": "\n"}.get(chars[i + 1], chars[i + 1]))
+                i += 2
+            else:
+                out.append(chars[i])
+                i += 1
+        return "".join(out)

@@ -1,0 +1,193 @@
+"""The built-in layers' signatures, and binding a call's arguments to them or to a block.
+
+One table says, for every built-in layer, its parameters in positional order, their
+types and defaults. Binding checks counts, names and types and returns plain values;
+range checks (positive widths, ...) happen where the IR node is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from resnet_dsl.errors import Diagnostic, Note, RnetError, Span, did_you_mean
+from resnet_dsl.frontend.evaluate import show, type_name
+
+REQUIRED = object()
+
+
+class GlobalFlag:
+    """The value of the `global` argument of the pooling layers."""
+
+    def __repr__(self) -> str:
+        return "global"
+
+
+GLOBAL = GlobalFlag()
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # int | float | bool | pair | kernel (a pair or `global`)
+    default: object = REQUIRED
+    positional: bool = False
+    help: str = ""
+
+
+_ACTIVATIONS = ("relu", "relu6", "silu", "gelu", "sigmoid", "tanh")
+
+_POOL = (
+    Param("kernel", "kernel", REQUIRED, True, "window size, e.g. 3x3, or `global`"),
+    Param("stride", "pair", None, False, "default: the kernel size"),
+    Param("padding", "pair", 0),
+    Param("ceil", "bool", False, False, "ceil_mode"),
+)
+
+LAYERS: dict[str, tuple[Param, ...]] = {
+    "conv": (
+        Param("kernel", "pair", REQUIRED, True, "kernel size, e.g. 3x3"),
+        Param("out", "int", REQUIRED, True, "output channels"),
+        Param("stride", "pair", 1),
+        Param("padding", "pair", None, False, "default: dilation * (kernel - 1) // 2"),
+        Param("dilation", "pair", 1),
+        Param("groups", "int", 1),
+        Param("bias", "bool", False),
+    ),
+    "bn": (Param("eps", "float", 1e-5), Param("momentum", "float", 0.1)),
+    **{name: () for name in _ACTIVATIONS},
+    "leaky_relu": (Param("slope", "float", 0.01, True),),
+    "maxpool": _POOL,
+    "avgpool": _POOL + (Param("count_pad", "bool", True, False, "count_include_pad"),),
+    "dropout": (Param("p", "float", REQUIRED, True, "drop probability, 0 <= p < 1"),),
+    "flatten": (),
+    "fc": (Param("out", "int", REQUIRED, True, "output features"), Param("bias", "bool", True)),
+    "fork": (),
+    "add": (Param("proj_bn", "bool", True, False, "BN after a projection shortcut's conv"),),
+}
+
+ACTIVATIONS = _ACTIVATIONS + ("leaky_relu",)
+
+Arg = tuple[object, Span]                 # value, span of the argument
+Kwarg = tuple[str, object, Span, Span]    # name, value, span, name span
+
+
+def bind_layer(op: str, args: list[Arg], kwargs: list[Kwarg], call_span: Span) -> dict[str, Arg]:
+    """Bind a built-in layer's arguments; returns name -> (value, span), defaults filled in."""
+    params = LAYERS[op]
+    positional = [p for p in params if p.positional]
+    bound: dict[str, Arg] = {}
+    if len(args) > len(positional):
+        extra = args[len(positional)]
+        names = ", ".join(p.name for p in positional) or "no positional arguments"
+        raise RnetError(Diagnostic(
+            "E201", f"`{op}` takes {len(positional)} positional argument"
+            f"{'' if len(positional) == 1 else 's'} ({names}), got {len(args)}", extra[1],
+            _keyword_help(op, params)))
+    for p, arg in zip(positional, args):
+        bound[p.name] = arg
+    by_name = {p.name: p for p in params}
+    for name, value, span, name_span in kwargs:
+        if name not in by_name:
+            raise RnetError(Diagnostic(
+                "E104", f"`{op}` has no parameter `{name}`", name_span,
+                did_you_mean(name, by_name) or _keyword_help(op, params)))
+        if name in bound:
+            raise RnetError(Diagnostic("E201", f"`{name}` is given twice", name_span))
+        bound[name] = (value, span)
+    out: dict[str, Arg] = {}
+    for p in params:
+        if p.name in bound:
+            value, span = bound[p.name]
+            out[p.name] = (coerce(value, p.kind, span, f"`{op}` {p.name}"), span)
+        elif p.default is REQUIRED:
+            raise RnetError(Diagnostic(
+                "E204", f"`{op}` needs `{p.name}` ({p.help})" if p.help else f"`{op}` needs `{p.name}`",
+                call_span, usage(op)))
+        else:
+            default = p.default if p.default is None else coerce(p.default, p.kind, call_span, p.name)
+            out[p.name] = (default, call_span)
+    return out
+
+
+def _keyword_help(op: str, params: tuple[Param, ...]) -> str:
+    return usage(op) if params else f"`{op}` takes no arguments"
+
+
+def usage(op: str) -> str:
+    """`conv KERNEL OUT [stride=1] [padding=..] ...` for help lines and docs."""
+    parts = [op]
+    for p in LAYERS[op]:
+        if p.positional and p.default is REQUIRED:
+            parts.append(p.name.upper())
+        elif p.positional:
+            parts.append(f"[{p.name.upper()}]")
+        else:
+            default = "..." if p.default is None else show(p.default)
+            parts.append(f"[{p.name}={default}]")
+    return "usage: " + " ".join(parts)
+
+
+def coerce(value: object, kind: str, span: Span, what: str) -> object:
+    """Check `value` against a parameter kind; ints widen to numbers, ints to pairs."""
+    if kind == "kernel" and isinstance(value, GlobalFlag):
+        return value
+    if isinstance(value, GlobalFlag):
+        raise RnetError(Diagnostic("E202", f"{what}: `global` is only a pooling kernel", span))
+    if kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        hint = "use `//` for integer division" if isinstance(value, float) else None
+        raise RnetError(Diagnostic(
+            "E202", f"{what} must be an integer, got {type_name(value)} ({show(value)})", span, hint))
+    if kind == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise RnetError(Diagnostic(
+            "E202", f"{what} must be a number, got {type_name(value)} ({show(value)})", span))
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise RnetError(Diagnostic(
+            "E202", f"{what} must be true or false, got {type_name(value)} ({show(value)})", span))
+    if kind in ("pair", "kernel"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value, value)
+        if isinstance(value, tuple) and len(value) in (1, 2):
+            return (value[0], value[-1])
+        raise RnetError(Diagnostic(
+            "E202", f"{what} must be a size like 3 or 3x3, got {type_name(value)} ({show(value)})",
+            span))
+    raise ValueError(kind)
+
+
+def bind_block(name: str, params, args: list[Arg], kwargs: list[Kwarg], call_span: Span,
+               def_span: Span):
+    """Match a block call against the block's parameters.
+
+    Returns (explicit: name -> (value, span), missing: parameters left to their
+    defaults, in order). Raises for too many, unknown, repeated or missing arguments.
+    """
+    names = [p.name for p in params]
+    explicit: dict[str, Arg] = {}
+    note = [Note(def_span, f"`{name}` is defined here")]
+    if len(args) > len(params):
+        raise RnetError(Diagnostic(
+            "E201", f"block `{name}` takes {len(params)} argument{'s' if len(params) != 1 else ''}"
+            f" ({', '.join(names)}), got {len(args)}", args[len(params)][1], notes=note))
+    for p, arg in zip(params, args):
+        explicit[p.name] = arg
+    for kname, value, span, name_span in kwargs:
+        if kname not in names:
+            raise RnetError(Diagnostic(
+                "E104", f"block `{name}` has no parameter `{kname}`", name_span,
+                did_you_mean(kname, names) or f"its parameters: {', '.join(names)}", note))
+        if kname in explicit:
+            raise RnetError(Diagnostic("E201", f"`{kname}` is given twice", name_span))
+        explicit[kname] = (value, span)
+    missing = [p for p in params if p.name not in explicit]
+    for p in missing:
+        if p.default is None:
+            raise RnetError(Diagnostic(
+                "E204", f"block `{name}` needs `{p.name}`", call_span,
+                f"its parameters: {', '.join(names)}", note))
+    return explicit, missing
