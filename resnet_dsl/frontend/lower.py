@@ -31,6 +31,18 @@ POLICIES = {
 
 STAGE_OPTIONS = ("stride", "shortcut")
 
+# Names people carry over from PyTorch, Keras, Caffe and Darknet.
+SYNONYMS = {
+    "batchnorm": "bn", "batch_norm": "bn", "batchnorm2d": "bn", "bn2d": "bn",
+    "conv2d": "conv", "convolutional": "conv", "convolution": "conv",
+    "linear": "fc", "dense": "fc", "innerproduct": "fc", "connected": "fc",
+    "maxpool2d": "maxpool", "avgpool2d": "avgpool", "max_pool": "maxpool",
+    "avg_pool": "avgpool", "adaptiveavgpool2d": "avgpool global", "gap": "avgpool global",
+    "globalavgpool": "avgpool global", "global_avg_pool": "avgpool global",
+    "swish": "silu", "leakyrelu": "leaky_relu", "leaky": "leaky_relu", "elementwise": "add",
+    "shortcut": "add", "residual": "add", "eltwise": "add",
+}
+
 
 class _Abort(Exception):
     """A limit was hit: stop lowering at once (the error is already recorded)."""
@@ -191,12 +203,13 @@ class _Lowerer:
             self._body(net.body, ctx)
         except _Abort:
             pass
-        if self.current is None and not self._aborted():
+        if self.current is None and not self._aborted() and \
+                not any(d.code == "E309" for d in self.diags):
             self._report(RnetError(Diagnostic(
                 "E309", f"network `{net.name}` has no `input`", net.name_span,
                 "start the network with e.g. `input 3x224x224`")), ())
-        arguments = {k: v for k, v in env.values.items()
-                     if k in {p.name for p in net.params} and isinstance(v, (bool, int, float))}
+        arguments = {p.name: env.values[p.name] for p in net.params
+                     if isinstance(env.values.get(p.name), (bool, int, float))}
         input_node = self.nodes.get("input")
         network = Network(
             name=net.name,
@@ -427,8 +440,8 @@ class _Lowerer:
                      ctx.trace + (call.span,), ctx.calls + (definition.name,), ctx.depth + 1)
         self._body(definition.body, inner)
         stride = env.values.get("stride", 1)
-        block_args = {k: v for k, v in env.values.items()
-                      if k in {p.name for p in definition.params} and isinstance(v, (bool, int, float))}
+        block_args = {p.name: env.values[p.name] for p in definition.params
+                      if isinstance(env.values.get(p.name), (bool, int, float))}
         if residual and state.add is None:
             raise RnetError(Diagnostic(
                 "E306", f"block `{definition.name}` ended without reaching its `add`",
@@ -466,8 +479,10 @@ class _Lowerer:
         ref = ctx.file.blocks.get(call.name)
         if ref is None:
             candidates = list(LAYERS) + list(ctx.file.blocks)
+            synonym = SYNONYMS.get(call.name.lower())
             raise RnetError(Diagnostic(
                 "E101", f"unknown layer or block `{call.name}`", call.name_span,
+                (f"rnetc calls it `{synonym}`" if synonym else None) or
                 did_you_mean(call.name, candidates) or f"layers: {', '.join(LAYERS)}"))
         definition = ref.definition
         if has_add(definition.body):

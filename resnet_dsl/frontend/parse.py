@@ -120,6 +120,12 @@ _WORDS = {
 }
 
 
+_VALUE_START = frozenset({"INT", "FLOAT", "NAME", "LPAR", "CALL_OPEN", "ADD_OP", "TRUE", "FALSE",
+                          "NOT", "DIMS", "GLOBAL"})
+_STATEMENT_START = frozenset({"LET", "REQUIRE", "IF", "INPUT", "STEM", "HEAD", "STAGE", "NAME",
+                              "CALL_OPEN"})
+
+
 def _describe_terminal(name: str, parser: lark.Lark) -> str:
     if name in _WORDS:
         return _WORDS[name]
@@ -162,8 +168,15 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str, layout: _Layo
         end_col = token.end_column if token.end_column and token.end_line == token.line else column + 1
         span = Span(file, token.line, token.column, token.line, end_col)
         message = f"unexpected {_describe_token(token)}"
-    words = [_describe_terminal(t, parser) for t in expected if t not in ("WS", "COMMENT")]
-    words = sorted(set(words))
+    expected = [t for t in expected if t not in ("WS", "COMMENT")]
+    words = []
+    if len(_VALUE_START.intersection(expected)) >= 3:
+        words.append("a value")
+        expected = [t for t in expected if t not in _VALUE_START]
+    if len(_STATEMENT_START.intersection(expected)) >= 4:
+        words.append("a statement")
+        expected = [t for t in expected if t not in _STATEMENT_START]
+    words = sorted(set(words + [_describe_terminal(t, parser) for t in expected]))
     help_ = None
     if words:
         shown = ", ".join(words[:8]) + (", ..." if len(words) > 8 else "")

@@ -77,7 +77,7 @@ def output_shape(node: ir.NodeBase, shapes: list[tuple[int, ...]]) -> tuple[int,
             raise _ShapeError(node_error(
                 node, "E303", f"groups={node.groups} must divide both the input channels ({c}) "
                 f"and the output channels ({node.out_channels})",
-                _groups_help(c, node.out_channels)))
+                _groups_help(c, node.out_channels, node.groups)))
         size = tuple(conv_size(s, k, st, p, d) for s, k, st, p, d in
                      zip((h, w), node.kernel, node.stride, node.padding, node.dilation))
         _check_size(node, (c, h, w), size)
@@ -118,6 +118,10 @@ def _check_size(node: ir.NodeBase, before: tuple[int, int, int], size: tuple[int
             "use a larger input (--input CxHxW), or fewer stride-2 layers"))
 
 
-def _groups_help(c: int, out: int) -> str:
+def _groups_help(c: int, out: int, groups: int) -> str:
     g = math.gcd(c, out)
-    return f"the largest group count that fits is {g}" if g > 1 else "use groups=1"
+    fits = [d for d in range(1, min(g, 4 * groups) + 1) if g % d == 0]
+    below = max(d for d in fits if d <= groups)
+    above = [d for d in fits if d > groups]
+    options = [below] + above[:1]
+    return " or ".join(f"groups={d}" for d in options) + " would fit"

@@ -1,0 +1,25 @@
+# The two commands of the README:
+#   make train   compile a spec and train it on the bundled digits data (a few minutes, CPU)
+#   make test    run the test suite
+# Both create .venv on first use (scripts/bootstrap.sh).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SPEC ?= specs/cifar_resnet20.rnet
+EPOCHS ?= 4
+
+.PHONY: train test lint bench docs venv
+
+venv:
+	@bash scripts/bootstrap.sh
+
+train: venv
+	$(VENV)/bin/rnetc compile $(SPEC) --train --data digits --epochs $(EPOCHS) --output-dir runs/quickstart
+
+test: venv
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+docs: venv
+	$(PY) -m resnet_dsl.catalog > docs/errors.md

@@ -1,0 +1,5 @@
+"""`python -m resnet_dsl ...` is `rnetc ...`."""
+
+from resnet_dsl.cli import entry
+
+entry()

@@ -1,0 +1,1 @@
+"""Reports over a checked IR: the summary table and its JSON form."""

@@ -1,0 +1,17 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SPECS = REPO / "specs"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def spec_files():
+    return sorted(SPECS.glob("*.rnet"))
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
