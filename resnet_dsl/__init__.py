@@ -1,13 +1,20 @@
 """rnetc: a declarative architecture compiler for residual networks.
 
     >>> import resnet_dsl
-    >>> net = resnet_dsl.load("specs/cifar_resnet20.rnet")        # doctest: +SKIP
-    >>> net.totals.params                                           # doctest: +SKIP
-    269722
+    >>> net = resnet_dsl.load("specs/cifar50.rnet", k=2)              # doctest: +SKIP
+    >>> net.totals.params, net.output_shape                          # doctest: +SKIP
+    (3008730, (10,))
+    >>> print(resnet_dsl.summary(net))                               # doctest: +SKIP
 
-The front end (`load`, `summary`) needs no torch; `build` imports it when called.
+The front end (`load`, `summary`) needs no torch; backends import theirs when used.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from resnet_dsl.api import load, summary  # noqa: E402
+from resnet_dsl.errors import RnetError  # noqa: E402
+from resnet_dsl.limits import Limits  # noqa: E402
+
+__all__ = ["Limits", "RnetError", "__version__", "load", "summary"]

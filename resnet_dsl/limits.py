@@ -25,7 +25,7 @@ class Limits:
     max_activation_bytes: int = 64 << 30   # fp32 forward activations for one image
     max_number: int = 1 << 62              # any integer a spec computes
 
-    def with_overrides(self, **changes: int) -> "Limits":
+    def with_overrides(self, **changes: int) -> Limits:
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
         if unknown:

@@ -26,7 +26,7 @@ class BlockRef:
     """A block definition and the file whose scope its body is resolved in."""
 
     definition: ast.BlockDef
-    file: "SourceFile"
+    file: SourceFile
 
 
 @dataclass(eq=False)
@@ -37,7 +37,7 @@ class SourceFile:
     directory: Path | None
     real_path: Path | None = None
     blocks: dict[str, BlockRef] = field(default_factory=dict)  # visible in this file
-    networks: dict[str, "ast.NetworkDef | ast.NetworkAlias"] = field(default_factory=dict)
+    networks: dict[str, ast.NetworkDef | ast.NetworkAlias] = field(default_factory=dict)
 
     def own_blocks(self) -> dict[str, BlockRef]:
         return {b.name: BlockRef(b, self) for b in self.module.blocks}
@@ -51,7 +51,7 @@ class Program:
     files: list[SourceFile]
     sources: SourceLookup
 
-    def network(self, name: str | None = None) -> "ast.NetworkDef | ast.NetworkAlias":
+    def network(self, name: str | None = None) -> ast.NetworkDef | ast.NetworkAlias:
         """The network to compile: `name`, else the only one, else the one named like the file."""
         networks = self.main.module.networks
         if name is not None:
@@ -111,6 +111,7 @@ def load_program(path: str | os.PathLike | None = None, *, text: str | None = No
             directory = Path.cwd().resolve() if path is None else Path(path).resolve().parent
             _check_size(text.encode("utf-8", "replace"), display, None, limits)
         loader.roots = [directory, *(Path(p).resolve() for p in search_paths)]
+        loader.main_name = display
         main = loader.load(text, display, directory, real, stack=())
         if loader.diagnostics:
             raise RnetError(loader.diagnostics)
@@ -131,6 +132,7 @@ class _Loader:
     def __init__(self, limits: Limits, search_paths) -> None:
         self.limits = limits
         self.roots: list[Path] = []
+        self.main_name = ""
         self.by_real_path: dict[Path, SourceFile] = {}
         self.files: list[SourceFile] = []
         self.sources = SourceLookup()
@@ -228,7 +230,8 @@ class _Loader:
             return None
         if not any(real == root or root in real.parents for root in self.roots):
             self.diagnostics.append(Diagnostic(
-                "E503", f"import `{imp.path}` leads outside the spec's folder ({self.roots[0]})",
+                "E503", f"import `{imp.path}` leads outside the spec's folder "
+                f"({os.path.dirname(self.main_name) or '.'})",
                 imp.span, "keep imported specs beside the importing spec, or pass a search path"))
             return None
         if real in stack or real == importer.real_path:
