@@ -90,6 +90,7 @@ class _BlockState:
     add: str | None = None
     part: ir.Part = "main"
     proj_bn: bool = True
+    members: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -572,9 +573,8 @@ class _Lowerer:
             if state.fork is not None or state.add is not None:
                 raise fail("E306", "`fork` must come once, before `add`", call.span)
             state.fork = self.current
-            for node in self.nodes.values():
-                if node.block == state.name:
-                    node.part = "pre"
+            for name in state.members:
+                self.nodes[name].part = "pre"
             return
         if state.add is not None:
             raise fail("E306", "a block has one `add`", call.span)
@@ -598,6 +598,8 @@ class _Lowerer:
                    **attrs)
         self.nodes[name] = node
         self.current = name
+        if block is not None:
+            block.members.append(name)
         return node
 
     # -- values -------------------------------------------------------------------------
