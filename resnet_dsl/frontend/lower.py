@@ -193,6 +193,7 @@ class _Lowerer:
         self.namers: dict[str, Namer] = {"": Namer()}
         self.current: str | None = None
         self.input_span: Span | None = None
+        self.steps = 0
 
     # -- entry --------------------------------------------------------------------------
     def run(self, net: ast.NetworkDef, overrides: dict[str, object],
@@ -264,6 +265,13 @@ class _Lowerer:
     # -- statements ---------------------------------------------------------------------
     def _body(self, stmts: tuple[ast.Stmt, ...], ctx: _Ctx) -> None:
         for stmt in stmts:
+            self.steps += 1
+            if self.steps > self.limits.max_steps:
+                self._report(RnetError(Diagnostic(
+                    "E601", f"lowering ran more than {self.limits.max_steps:,} statements "
+                    "(blocks calling blocks too many times?)", stmt.span,
+                    "raise Limits.max_steps if this is really meant")), ctx.trace)
+                raise _Abort()
             try:
                 self._stmt(stmt, ctx)
             except Poisoned:

@@ -82,8 +82,10 @@ def keywords() -> list[str]:
     return sorted(words)
 
 
-def parse(text: str, file: str) -> ast.Module:
-    """Parse one file's text. Raises `RnetError` (E001) on a syntax error.
+def parse(text: str, file: str, max_nesting: int = 100) -> ast.Module:
+    """Parse one file's text. Raises `RnetError` (E001) on a syntax error, and E601 when
+    the text nests deeper than `max_nesting` (operators, parentheses, braces), which no
+    real spec does and which would otherwise exhaust the recursion of later stages.
 
     >>> m = parse('network tiny { input 3x8x8; conv 3x3 4 }', 'tiny.rnet')
     >>> m.networks[0].name
@@ -94,12 +96,27 @@ def parse(text: str, file: str) -> ast.Module:
         tree = parser.parse(text)
     except UnexpectedInput as exc:
         raise RnetError(_syntax_diagnostic(exc, text, file, layout, parser)) from None
+    _check_nesting(tree, file, max_nesting)
     try:
         return _ToAst(file).transform(tree)
     except VisitError as exc:  # a literal the transformer rejects (bad escape, ...)
         if isinstance(exc.orig_exc, RnetError):
             raise exc.orig_exc from None
         raise
+
+
+def _check_nesting(tree: lark.Tree, file: str, limit: int) -> None:
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            meta = node.meta
+            span = Span(file, meta.line, meta.column, meta.line, meta.column + 1) \
+                if not meta.empty else None
+            raise RnetError(Diagnostic(
+                "E601", f"the spec nests deeper than {limit} levels", span,
+                "split the expression with `let`s, or flatten the nesting"))
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, lark.Tree))
 
 
 # ---- syntax errors ---------------------------------------------------------------

@@ -98,8 +98,11 @@ def load_program(path: str | os.PathLike | None = None, *, text: str | None = No
     """
     loader = _Loader(limits, search_paths)
     loader.sources.add(PRELUDE_NAME, prelude().text)
-    real = Path(path).resolve() if path is not None else None
     try:
+        try:
+            real = Path(path).resolve() if path is not None else None
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise RnetError(Diagnostic("E002", f"cannot read {os.fspath(path)!r}: {exc}")) from None
         if text is None:
             if path is None:
                 raise TypeError("load_program needs a path or text")
@@ -154,8 +157,9 @@ class _Loader:
         except FileNotFoundError:
             code = "E501" if span else "E002"
             raise RnetError(Diagnostic(code, f"cannot find {display}", span)) from None
-        except OSError as exc:
-            raise RnetError(Diagnostic("E002", f"cannot read {display}: {exc.strerror}", span)) from None
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise RnetError(Diagnostic("E002", f"cannot read {display}: {reason}", span)) from None
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -166,7 +170,7 @@ class _Loader:
     def load(self, text: str, display: str, directory: Path, real: Path | None,
              stack: tuple[Path, ...]) -> SourceFile:
         self.sources.add(display, text)
-        module = parse(text, display)
+        module = parse(text, display, self.limits.max_nesting)
         sf = SourceFile(display, text, module, directory, real)
         if real is not None:
             self.by_real_path[real] = sf
@@ -225,7 +229,7 @@ class _Loader:
         target = (importer.directory / raw)
         try:
             real = target.resolve(strict=False)
-        except (OSError, RuntimeError):
+        except (OSError, RuntimeError, ValueError):  # NUL bytes, symlink loops
             self.diagnostics.append(Diagnostic("E501", f"cannot resolve import `{imp.path}`", imp.span))
             return None
         if not any(real == root or root in real.parents for root in self.roots):
