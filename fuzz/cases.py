@@ -52,7 +52,7 @@ def check(text: str, folder: Path, build_meta: bool = False) -> str:
             raise PropertyViolation("RnetError without diagnostics") from None
         for d in exc.diagnostics:
             if d.code not in BY_CODE:
-                raise PropertyViolation(f"uncatalogued code {d.code}: {d.message}")
+                raise PropertyViolation(f"uncatalogued code {d.code}: {d.message}") from None
             if d.span is not None:
                 _check_span(d.span, text)
         exc.render()
@@ -130,7 +130,6 @@ def structured_specs():
     """Hypothesis strategy: plausible networks, mostly valid, sometimes subtly wrong."""
     from hypothesis import strategies as st
 
-    small = st.integers(1, 6)
     width = st.sampled_from([1, 2, 3, 4, 8, 16, 0, -4, 64])
     number = st.one_of(width.map(str), st.sampled_from(["k", "w", "2 * k", "w // 2", "k + 1",
                                                        "1.5", "true", "(k - 1)"]))
