@@ -12,7 +12,7 @@ Three sources of specs:
 The property (`check`): compiling either succeeds, giving an IR that lints and
 summarises (and, with torch, builds on the meta device with the same parameter count),
 or raises `RnetError` whose diagnostics have catalogued codes and spans inside a file;
-never another exception, never more than a second.
+never another exception, never more than a second of CPU time.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ class PropertyViolation(AssertionError):
 
 def check(text: str, folder: Path, build_meta: bool = False) -> str:
     """Compile `text` as folder/fuzz.rnet; return "ok" or "error", or raise PropertyViolation."""
-    start = time.perf_counter()
+    # CPU time, not wall time: the budget is about the work a spec can cause, and the
+    # machines that run this are shared.
+    start = time.process_time()
     path = folder / "fuzz.rnet"
     try:
         net = compile_network(load_program(path, text=text, name="fuzz.rnet"))
@@ -65,7 +67,7 @@ def check(text: str, folder: Path, build_meta: bool = False) -> str:
         format_summary(net, depth=3)
         if build_meta:
             _build_on_meta(net)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     if elapsed > TIME_BUDGET_S:
         raise PropertyViolation(f"took {elapsed:.2f} s (budget {TIME_BUDGET_S} s)")
     return outcome

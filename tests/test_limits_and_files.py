@@ -54,10 +54,10 @@ ABSURD = [
 
 @pytest.mark.parametrize("what,text", ABSURD, ids=[a for a, _ in ABSURD])
 def test_absurd_specs_are_refused_fast(what, text):
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: CI machines are shared
     with pytest.raises(RnetError) as info:
         compile_network(text)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert info.value.codes[0] in ("E601", "E602"), info.value.render()
     assert elapsed < 1.0, f"{what}: refused after {elapsed:.2f} s"
 

@@ -227,7 +227,7 @@ class _Lowerer:
         return Lowered(network, self.diags)
 
     def _aborted(self) -> bool:
-        return any(d.code == "E601" for d in self.diags)
+        return any(d.code in ("E401", "E601", "E602") for d in self.diags)
 
     def _bind_network(self, net: ast.NetworkDef, overrides: dict[str, object]) -> Env:
         env = Env()
@@ -278,7 +278,9 @@ class _Lowerer:
                 continue
             except RnetError as exc:
                 self._report(exc, ctx.trace)
-                if any(d.code in ("E601", "E602") for d in exc.diagnostics):
+                # Past a limit, or a failed `require` (the spec's own assumptions do not
+                # hold), going on would only produce noise.
+                if any(d.code in ("E401", "E601", "E602") for d in exc.diagnostics):
                     raise _Abort() from None
 
     def _stmt(self, stmt: ast.Stmt, ctx: _Ctx) -> None:
@@ -600,7 +602,9 @@ class _Lowerer:
         local = self.namers[ctx.scope].take(label, call.alias, call.alias_span or call.span)
         name = f"{ctx.scope}.{local}" if ctx.scope else local
         block = ctx.block
-        node = cls(name=name, inputs=[self.current], span=call.span, trace=list(ctx.trace),
+        # The attributes were checked by `bind_layer` and the range checks above, so the
+        # node is built without re-validation (lowering makes thousands of them).
+        node = cls.model_construct(name=name, inputs=[self.current], span=call.span, trace=list(ctx.trace),
                    section=ctx.section, stage=ctx.stage,
                    block=block.name if block else None, part=block.part if block else None,
                    **attrs)
