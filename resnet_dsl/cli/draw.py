@@ -42,11 +42,11 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
-    fmt = args.format or _format_from_suffix(out)
-    if not out.parent.is_dir():
-        raise UsageError(f"cannot write {out}: no such folder {out.parent}")
     if out.is_dir():
         raise UsageError(f"{out} is a folder; name the file to write, e.g. {out / 'net.svg'}")
+    if not out.parent.is_dir():
+        raise UsageError(f"cannot write {out}: no such folder {out.parent}")
+    fmt = args.format or _format_from_suffix(out)
     net = compile_args(args)  # spec errors: RnetError, exit 1
 
     from resnet_dsl.backends.graphviz import DrawError, to_digraph, write_diagram

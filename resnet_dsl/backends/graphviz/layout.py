@@ -7,9 +7,10 @@ Collapsed view (the default), for reading a whole network at a glance:
     repeats as one more block marked `x(n-1)`. A block is drawn as boxes for its parts
     (pre-activation, residual branch, shortcut, addition, after the addition), so the
     shortcut and the `+` it joins at stay visible;
-  - consecutive repeats only share a box when they look alike (same block, shortcut kind
-    and shapes), so an odd stage (`shortcut=proj_all`, a block that keeps changing the
-    shape) is split into as many runs as it needs rather than drawn wrongly.
+  - consecutive repeats only share a box when they look alike (same block, arguments,
+    shortcut kind and shapes). The compiler makes the repeats after the first alike, so
+    this is one run today; the check keeps a stage that breaks the rule from being drawn
+    wrongly (it would be split into as many runs as it needs).
 Expanded view: one box per layer and per addition, blocks as clusters inside their stage.
 
 The plan is plain data, so the emitter (emit.py) stays a thin translation and tests can
@@ -208,7 +209,7 @@ class _Planner:
                 header = run[0] if len(run) == 1 else f"{run[0]} … {run[-1]}"
         elif role == "add":
             header = "+"
-        elif role == "shortcut":
+        elif role == "shortcut" and block.shortcut != "zeropad":  # `zero-pad /2, 16→32` says it
             header = SHORTCUT_WORDS[block.shortcut]
         tooltip = run[0] if len(run) == 1 else f"{run[0]} … {run[-1]} ({len(run)} blocks)"
         self._add(node, box_id, role, stage.name, header=header, badge=badge,

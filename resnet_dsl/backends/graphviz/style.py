@@ -61,7 +61,7 @@ SHORTCUT = {
 }
 
 LEGEND = {
-    "identity": "identity: the block's input as it is",
+    "identity": "identity: the input, unchanged",
     "zeropad": "zero-pad (A): subsample, append zero channels",
     "proj": "projection (B/C): 1x1 conv (+ BN)",
     "avgproj": "avg-pool projection (D): avgpool, 1x1 conv + BN",
