@@ -171,6 +171,19 @@ network odd(classes = 10) {
 """
 
 
+@pytest.mark.parametrize("spec", [
+    ODD,
+    "network no_stages { input 3x8x8; conv 3x3 4; bn; relu }",
+    "network one_stage { input 3x8x8\n stage x1 basic(3) shortcut=identity\n }",
+], ids=["odd", "no_stages", "one_stage"])
+@pytest.mark.parametrize("expand", [False, True], ids=["collapsed", "expanded"])
+def test_unusual_networks_draw(spec, expand, dot_binary):
+    net = compile_network(spec)
+    texts, edge_classes, _ = svg_facts(to_digraph(net, expand=expand).pipe(format="svg"))
+    assert net.name in texts
+    assert {c.removeprefix("shortcut-") for c in edge_classes if c.startswith("shortcut-")} == drawn_kinds(net)
+
+
 def boxes_by_id():
     return plan(compile_network(ODD)).boxes
 
@@ -255,10 +268,11 @@ def test_cli_dot_needs_no_binary(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     out = tmp_path / "net.txt"
     rc, _, _ = draw(capsys, SPECS / "cifar_resnet.rnet", "-o", out, "--format", "dot",
-                    "--expand", "--set", "depth=32")
+                    "--expand", "--set", "depth=32", "--input", "3x64x64")
     assert rc == 0
     text = out.read_text()
     assert text.startswith("digraph cifar_resnet {") and "layer3.4 · basic" in text
+    assert 'label=" 3x64x64 "' in text and 'label=" 64x16x16 "' in text
 
 
 @pytest.mark.parametrize("argv, code, message", [
