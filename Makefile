@@ -23,3 +23,4 @@ lint: venv
 
 docs: venv
 	$(PY) -m resnet_dsl.catalog > docs/errors.md
+	$(PY) scripts/gallery.py
