@@ -97,6 +97,8 @@ def _check_writable(path: str, flag: str) -> None:
     folder = target.parent
     if target.is_dir():
         raise UsageError(f"{flag} {path}: is a folder")
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{flag} {path}: {folder} is not a folder")
     if not folder.is_dir():
         raise UsageError(f"{flag} {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
