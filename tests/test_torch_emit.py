@@ -1,0 +1,95 @@
+"""`--emit-python` writes a standalone PyTorch file that builds the same model: for every
+shipped spec it imports, has the same state-dict names and shapes, loads the in-process
+model's weights strictly and computes the same outputs. Its text is kept as golden files
+(RNETC_UPDATE_GOLDEN=1 rewrites them)."""
+
+import ast
+import os
+
+import pytest
+from conftest import REPO, SPECS, spec_files
+
+torch = pytest.importorskip("torch")
+
+from torch_helpers import import_file, max_diff, model_class_name, randomize, set_threads  # noqa: E402
+
+from resnet_dsl.backends.torch import build_module, emit_python  # noqa: E402
+from resnet_dsl.compiler import compile_network  # noqa: E402
+
+GOLDEN = REPO / "tests" / "golden" / "emit"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _threads():
+    yield from set_threads(1)
+
+
+def emitted_class(net, tmp_path):
+    source = emit_python(net)
+    path = tmp_path / f"{net.name}_emitted.py"
+    path.write_text(source)
+    module = import_file(path, f"emitted_{net.name}_{abs(hash(str(tmp_path)))}")
+    return getattr(module, model_class_name(source)), source
+
+
+@pytest.mark.parametrize("path", spec_files(), ids=lambda p: p.stem)
+def test_emitted_file_has_the_same_state_dict(path, tmp_path):
+    net = compile_network(path)
+    cls, source = emitted_class(net, tmp_path)
+    with torch.device("meta"):
+        emitted = cls()
+    ours = build_module(net, device="meta").state_dict()
+    assert [(k, v.shape) for k, v in emitted.state_dict().items()] == \
+        [(k, v.shape) for k, v in ours.items()]
+    emitted.load_state_dict(ours, strict=True)
+    # Standalone: it imports torch and nothing else.
+    imports = {alias.name.split(".")[0] for node in ast.walk(ast.parse(source))
+               if isinstance(node, (ast.Import, ast.ImportFrom))
+               for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module)])}
+    assert imports == {"torch"}
+
+
+SMALL = ["cifar_resnet20", "cifar50_norelu", "preact_resnet164", "wrn40_4", "resnet18",
+         "resnet50", "resnext50_32x4d", "resnet101_caffe"]
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_emitted_model_computes_the_same(name, tmp_path):
+    net = compile_network(SPECS / f"{name}.rnet")
+    cls, _ = emitted_class(net, tmp_path)
+    torch.manual_seed(0)
+    model = randomize(build_module(net)).eval()
+    emitted = cls().eval()
+    emitted.load_state_dict(model.state_dict(), strict=True)
+    size = 32 if net.input_shape[1] == 32 else 64
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        assert max_diff(emitted(x), model(x)) == 0.0
+
+
+def test_emitted_initialisation_matches(tmp_path):
+    net = compile_network(SPECS / "resnet50.rnet")
+    cls, _ = emitted_class(net, tmp_path)
+    model = build_module(net, zero_init_residual=True).state_dict()
+    emitted = cls(zero_init_residual=True).state_dict()
+    for name, value in model.items():
+        other = emitted[name]
+        if value.dim() == 4:
+            assert other.std().item() == pytest.approx(value.std().item(), rel=0.1), name
+        elif not name.startswith("fc."):
+            assert torch.equal(other, value), name  # BN ones/zeros, the zeroed last BNs
+
+
+def test_emitted_text_is_deterministic():
+    net = compile_network(SPECS / "resnet18.rnet")
+    assert emit_python(net) == emit_python(compile_network(SPECS / "resnet18.rnet"))
+
+
+@pytest.mark.parametrize("name", ["cifar_resnet20", "preact_resnet164", "resnext50_32x4d"])
+def test_emitted_text_matches_golden(name):
+    source = emit_python(compile_network(SPECS / f"{name}.rnet"))
+    golden = GOLDEN / f"{name}.py"
+    if os.environ.get("RNETC_UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(source)
+    assert source == golden.read_text()
