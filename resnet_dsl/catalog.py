@@ -179,6 +179,31 @@ CATALOG: tuple[Entry, ...] = (
           "`rnetc check` accepts such a spec; `rnetc compile` and `resnet_dsl.build` report it.",
           "network n {\n  input 3x32x32\n  conv 3x3 16 as forward\n}",
           "Rename the layer (`as NAME`) or the stage (`stage NAME`).", False),
+    Entry("E805", "checkpoint or weights cannot be used",
+          "A file given to --resume or --weights is missing, is not a weights file or "
+          "checkpoint that rnetc can read safely (safetensors, or torch.load with "
+          "weights_only=True: a pickle that would run code is refused, never run), or holds "
+          "weights of a different network: the message names the first tensor that does not "
+          "fit (missing, unexpected, or of another shape, with both shapes).",
+          "rnetc export specs/cifar_resnet20.rnet -o r20.onnx --weights resnet18.safetensors",
+          "Use weights written for this spec with the same --set and --input options (a run's "
+          "OUTPUT_DIR/best.pt, or `rnetc compile -o`).", False),
+    Entry("E901", "ONNX export failed",
+          "torch.onnx could not export the model, or wrote another opset than the one asked "
+          "for (it falls back to opset 18 where it cannot convert to an older one). The "
+          "message gives the exporter's reason.",
+          "(an exporter failure: none of the shipped specs causes one)",
+          "Leave out --opset to use the exporter's default; if the export still fails, please "
+          "report the spec.", False),
+    Entry("E902", "the ONNX file failed its check",
+          "After writing, `rnetc export` checks the file with onnx.checker (full check) and runs "
+          "it in onnxruntime on random inputs at batches 1 and 3 (or the fixed --batch), "
+          "comparing with PyTorch within rtol 1e-3 / atol 1e-4. A file that fails is renamed "
+          "NAME.onnx.failed (open it in Netron to see why) and the command exits 1; an earlier "
+          "NAME.onnx is left as it was.",
+          "(a file whose onnxruntime output differs from PyTorch's)",
+          "Please report the spec with the message. --no-check writes the file without "
+          "checking it.", False),
 )
 
 BY_CODE = {e.code: e for e in CATALOG}
