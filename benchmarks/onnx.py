@@ -8,8 +8,12 @@
    onnxruntime (CPUExecutionProvider, all graph optimisations) on the same input, both
    on --threads threads, interleaved run by run (so that load from other processes hits
    both alike), after warm-up; median per side and the ratio eager / onnxruntime.
+   onnxruntime's threads do not spin-wait after a run: spinning threads would take the
+   CPU from the eager run that follows. On a machine shared with other jobs, more
+   threads than free cores make both sides far slower and noisier (OpenMP waits for
+   descheduled threads at every layer), so the default is one thread.
 
-    python benchmarks/onnx.py [--repeats 3] [--runs 20] [--threads 2]
+    python benchmarks/onnx.py [--repeats 3] [--runs 20] [--threads 1]
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# This script is named onnx.py: its own folder (sys.path[0]) would shadow the onnx package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(REPO))
 
 SPEC = REPO / "specs" / "resnet50.rnet"
@@ -58,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="exports to time (median)")
     parser.add_argument("--runs", type=int, default=20, help="inference runs per side and batch")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
     import onnxruntime as ort
@@ -92,7 +98,7 @@ def main() -> None:
     print(f"\nexport of resnet50, median of {args.repeats}:")
     print(f"  rnetc export_onnx (dynamo):  {t_export:6.1f} s  ({sum(report.op_counts.values())} nodes:"
           f" {', '.join(f'{n} {op}' for op, n in report.op_counts.items())})")
-    print(f"  ... and its check:           {t_checked:6.1f} s  (onnx.checker full, onnxruntime"
+    print(f"  the same, checked:           {t_checked:6.1f} s  (+ onnx.checker full, onnxruntime"
           f" vs PyTorch at batch 1 and 3)")
     print(f"  torch.onnx dynamo=False:     {t_ts:6.1f} s  ({sum(ts_counts[-1].values())} nodes:"
           f" {', '.join(f'{n} {op}' for op, n in ts_counts[-1].most_common())})")
@@ -102,6 +108,7 @@ def main() -> None:
     options.intra_op_num_threads = args.threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     print(f"\nCPU latency, median of {args.runs} interleaved runs (ms):")

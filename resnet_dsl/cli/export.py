@@ -23,7 +23,7 @@ examples:
   rnetc export specs/wrn.rnet -o wrn16_4.onnx --set depth=16 --set k=4 --opset 21
 
 The file's input is `images` [N,C,H,W] (N is dynamic unless --batch N), its output
-`logits`; BatchNorm is folded into the convolutions. After writing, the file is checked
+`logits`; BatchNorm is folded into the conv before it. After writing, the file is checked
 (onnx.checker, full check) and run in onnxruntime at batches 1 and 3 (or N) against
 PyTorch; beyond rtol 1e-3 / atol 1e-4 it is renamed NAME.onnx.failed and the command
 exits 1. View it with Netron: pip install netron; netron model.onnx (or netron.app).

@@ -1,11 +1,13 @@
 """An eval-mode nn.Module -> an in-memory ONNX model, through torch.onnx's dynamo exporter.
 
 Why this exporter (`torch.onnx.export(..., dynamo=True)`, torch's default since 2.9),
-not the TorchScript one (`dynamo=False`): measured on torch 2.14.1 (docs/onnx.md), it
-gives the minimal graph by itself (resnet50: 53 Conv, 49 Relu, 16 Add, 1 MaxPool,
-1 ReduceMean, 1 Reshape, 1 Gemm; BatchNorm folded by its onnxscript optimizer), while
-the TorchScript exporter leaves 47 Identity nodes that need a rewrite, and is deprecated.
-The TorchScript exporter is about 5x faster; export time is not what users wait on.
+not the TorchScript one (`dynamo=False`, deprecated): measured on torch 2.14.1
+(benchmarks/onnx.py, docs/onnx.md), it gives the minimal graph by itself (resnet50:
+53 Conv, 49 Relu, 16 Add, 1 MaxPool, 1 ReduceMean, 1 Reshape, 1 Gemm; BatchNorm folded
+by its onnxscript optimizer), where the TorchScript exporter leaves 47 Identity nodes,
+and for an option-A shortcut with a dynamic batch a whole shape computation. The
+TorchScript exporter is ~6x faster (resnet50: 0.8 s against 5.1 s); an export runs
+once, the graph is what a deployment lives with.
 
 Dynamic batch: the example input has batch 2 and the batch dimension is a
 `torch.export.Dim`, so nothing specialises on its value (a batch-1 example invites

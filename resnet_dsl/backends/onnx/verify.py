@@ -47,6 +47,8 @@ def check_file(path: str | os.PathLike, model: torch.nn.Module, input_shape: tup
     try:
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no warnings about unused initializers
+        # Runs alternate with PyTorch's: threads spinning after a run would slow PyTorch's.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         return CheckReport(False, rtol, atol, (), f"onnxruntime cannot load it: {_first_line(exc)}")
