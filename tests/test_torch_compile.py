@@ -129,3 +129,20 @@ def test_first_layer_relu_on_block_input_is_not_inplace():
         h = model.bn1(model.conv1(x))
         b = model.layer1[0]
         assert torch.equal(model(x), model.layer1[1](b.bn1(b.conv1(torch.relu(h))) + h))
+
+
+def test_deepcopy_pickle_and_fx_trace():
+    """What training tools do with a model: copy it (EMA), pickle it, trace it (FX)."""
+    import copy
+    import io
+
+    model, x = model_and_input("preact_resnet", {"depth": 11})
+    model.eval()
+    with torch.no_grad():
+        expected = model(x)
+        assert torch.equal(copy.deepcopy(model)(x), expected)
+        buffer = io.BytesIO()
+        torch.save(model, buffer)
+        buffer.seek(0)
+        assert torch.equal(torch.load(buffer, weights_only=False)(x), expected)
+        assert torch.equal(torch.fx.symbolic_trace(model)(x), expected)

@@ -23,6 +23,7 @@ examples:
   rnetc check specs/*.rnet
   rnetc summary specs/cifar50.rnet --set k=2
   rnetc ir specs/resnet18.rnet --json
+  rnetc compile specs/resnet50.rnet -o resnet50.safetensors --emit-python resnet50.py
 
 Run `rnetc COMMAND --help` for a command's options. Exit codes: 0 ok, 1 spec errors,
 2 usage errors.
