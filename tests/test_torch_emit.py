@@ -33,15 +33,21 @@ def emitted_class(net, tmp_path):
 
 
 @pytest.mark.parametrize("path", spec_files(), ids=lambda p: p.stem)
-def test_emitted_file_has_the_same_state_dict(path, tmp_path):
+def test_emitted_file_loads_the_state_dict_and_computes_the_same(path, tmp_path):
     net = compile_network(path)
     cls, source = emitted_class(net, tmp_path)
-    with torch.device("meta"):
+    with torch.device("meta"):  # its own init is checked below; here only the structure
         emitted = cls()
-    ours = build_module(net, device="meta").state_dict()
+    torch.manual_seed(0)
+    model = randomize(build_module(net)).eval()
+    ours = model.state_dict()
     assert [(k, v.shape) for k, v in emitted.state_dict().items()] == \
         [(k, v.shape) for k, v in ours.items()]
-    emitted.load_state_dict(ours, strict=True)
+    emitted.load_state_dict(ours, strict=True, assign=True)
+    size = 32 if net.input_shape[1] == 32 else 64
+    x = torch.randn(1, 3, size, size)
+    with torch.no_grad():
+        assert max_diff(emitted.eval()(x), model(x)) == 0.0
     # Standalone: it imports torch and nothing else.
     imports = {alias.name.split(".")[0] for node in ast.walk(ast.parse(source))
                if isinstance(node, (ast.Import, ast.ImportFrom))
@@ -49,12 +55,8 @@ def test_emitted_file_has_the_same_state_dict(path, tmp_path):
     assert imports == {"torch"}
 
 
-SMALL = ["cifar_resnet20", "cifar50_norelu", "preact_resnet164", "wrn40_4", "resnet18",
-         "resnet50", "resnext50_32x4d", "resnet101_caffe"]
-
-
-@pytest.mark.parametrize("name", SMALL)
-def test_emitted_model_computes_the_same(name, tmp_path):
+@pytest.mark.parametrize("name", ["cifar_resnet20", "preact_resnet164", "resnext50_32x4d"])
+def test_emitted_model_built_on_the_cpu_computes_the_same(name, tmp_path):
     net = compile_network(SPECS / f"{name}.rnet")
     cls, _ = emitted_class(net, tmp_path)
     torch.manual_seed(0)
