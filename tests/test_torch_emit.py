@@ -158,7 +158,7 @@ def test_unusual_specs_build_emit_and_agree(name, tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_emitted_model_scripts(tmp_path):
     """The in-process model is not TorchScript-able (its forward reads its plan); the
     emitted file is, for those who still need TorchScript."""
