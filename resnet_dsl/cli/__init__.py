@@ -16,13 +16,14 @@ from resnet_dsl.cli.common import UsageError, report_error
 from resnet_dsl.errors import RnetError
 
 # Modules under resnet_dsl/cli/, in the order `rnetc --help` lists them.
-COMMANDS = ("check", "summary", "ir", "prelude", "explain")
+COMMANDS = ("check", "summary", "ir", "prelude", "explain", "fmt")
 
 EPILOG = """\
 examples:
   rnetc check specs/*.rnet
   rnetc summary specs/cifar50.rnet --set k=2
   rnetc ir specs/resnet18.rnet --json
+  rnetc fmt --check specs/
 
 Run `rnetc COMMAND --help` for a command's options. Exit codes: 0 ok, 1 spec errors,
 2 usage errors.
