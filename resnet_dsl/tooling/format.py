@@ -9,7 +9,8 @@ follows it) and keep one blank line wherever the source had any.
 The layout: two-space indentation, one statement per line, `} else {` on one line,
 `key=value` for layer and stage options, `name = value` in parameter lists and in a
 network alias's arguments, spaces around binary operators, only the parentheses that
-precedence needs, long parameter and argument lists wrapped under their `(`. Literals,
+precedence needs (and around space-form arguments that contain spaces: `fc (n - 1)`),
+long parameter and argument lists wrapped under their `(`. Literals,
 names and the call-or-space form of each layer are kept as written. Because the output is
 printed from the AST, formatting cannot change what a spec means (tests compare the
 AST and the IR before and after, over every shipped spec and over generated ones).
@@ -36,10 +37,10 @@ Pos = tuple[int, int]  # (line, column), 1-based like `Span`
 def format_source(text: str, file: str = "<string>") -> str:
     """The canonical layout of a spec's text. Raises `RnetError` (E001) if it does not parse.
 
-    >>> print(format_source('network n(d=2){input 3x8x8;conv 3x3 d*(2+1)  stride = 2 # wide\\n}'), end='')
+    >>> print(format_source('network n(d=2){input 3x8x8;conv(3x3,d*(2+1),stride = 2) # wide\\n}'), end='')
     network n(d = 2) {
       input 3x8x8
-      conv 3x3 d * (2 + 1) stride=2  # wide
+      conv(3x3, d * (2 + 1), stride=2)  # wide
     }
     """
     module, comments = parse_with_comments(text, file)
