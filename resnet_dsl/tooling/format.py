@@ -19,6 +19,7 @@ This module must not import lark; `frontend.parse` owns it.
 
 from __future__ import annotations
 
+import bisect
 import functools
 from dataclasses import dataclass
 
@@ -81,7 +82,7 @@ class _Source:
         return self.starts[pos[0] - 1] + pos[1] - 1
 
     def position(self, offset: int) -> Pos:
-        line = max(i for i in range(len(self.starts)) if self.starts[i] <= offset)
+        line = bisect.bisect_right(self.starts, offset) - 1
         return (line + 1, offset - self.starts[line] + 1)
 
     def find(self, char: str, after: Pos) -> Pos:

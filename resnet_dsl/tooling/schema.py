@@ -34,7 +34,7 @@ def _select_by_tag(schema):
     Schema validators ignore) as `if op == tag then that node's schema`.
 
     Same documents accepted; but a validator checks a node against its own type only,
-    not against all eleven (a 3,000-node network validates several times faster), and
+    not against all eleven (2-3x faster on ResNet-1001's IR: docs/benchmarks.md), and
     an error names the field that is wrong instead of "not valid under any of the given
     schemas".
     """
