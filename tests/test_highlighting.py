@@ -43,7 +43,8 @@ def _highlighted_sources():
     yield from spec_files()
     yield PRELUDE_PATH
     yield from sorted((REPO / "tests" / "format").glob("*.rnet"))
-    yield from sorted((REPO / "docs").glob("*.md"))
+    # the docs written for the language; docs/errors.md's examples are broken on purpose
+    yield from (REPO / "docs" / name for name in ("language.md", "tooling.md"))
 
 
 @pytest.mark.parametrize("path", list(_highlighted_sources()), ids=lambda p: p.name)

@@ -263,6 +263,13 @@ async def _session(project):
             text_document=doc, options=lsp.FormattingOptions(tab_size=2, insert_spaces=True))))
         assert [e.new_text for e in edits] == [MAIN]
 
+        client.text_document_did_save(lsp.DidSaveTextDocumentParams(text_document=doc))
+        params = await wait(published.get())
+        assert params.uri == uri and not params.diagnostics
+        client.text_document_did_close(lsp.DidCloseTextDocumentParams(text_document=doc))
+        params = await wait(published.get())
+        assert params.uri == uri and not params.diagnostics
+
         await wait(client.shutdown_async(None))
         client.exit(None)
         await wait(client.stop())
