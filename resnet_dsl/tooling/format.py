@@ -360,7 +360,7 @@ def _merge(lines: list[_Line], comments: tuple[Comment, ...], source: _Source) -
     k = 0
 
     def put(text: str, first: int, last: int, closes: bool = False) -> None:
-        nonlocal last_line, after_opener
+        nonlocal last_line
         if out and not after_opener and not closes and source.has_blank_between(last_line, first):
             out.append("")
         out.append(text)
