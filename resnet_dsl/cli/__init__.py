@@ -16,7 +16,8 @@ from resnet_dsl.cli.common import UsageError, report_error
 from resnet_dsl.errors import RnetError
 
 # Modules under resnet_dsl/cli/, in the order `rnetc --help` lists them.
-COMMANDS = ("check", "summary", "ir", "compile", "prelude", "explain")
+COMMANDS = ("check", "summary", "ir", "compile", "draw", "fmt", "schema", "lsp", "prelude",
+            "explain")
 
 EPILOG = """\
 examples:
@@ -24,6 +25,8 @@ examples:
   rnetc summary specs/cifar50.rnet --set k=2
   rnetc ir specs/resnet18.rnet --json
   rnetc compile specs/resnet50.rnet -o resnet50.safetensors --emit-python resnet50.py
+  rnetc draw specs/resnet101.rnet -o resnet101.svg
+  rnetc fmt --check specs/
 
 Run `rnetc COMMAND --help` for a command's options. Exit codes: 0 ok, 1 spec errors,
 2 usage errors.
