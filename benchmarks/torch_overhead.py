@@ -217,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"targets (issue 3): step <= 1.02: {step:.3f} {'met' if step <= 1.02 else 'MISSED'}; "
           f"build vs torchvision's constructor <= 1.2: {build:.3f} "
           f"{'met' if build <= 1.2 else 'MISSED'}")
-    print("(a small network's build is dominated by the front end's fixed ~15 ms: parse, lower, "
-          "check)")
+    print("(a small network's build is dominated by fixed costs: the front end (parse, lower, "
+          "check) and making its modules)")
     return 0
 
 
