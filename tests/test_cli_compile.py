@@ -172,7 +172,7 @@ def test_help_lists_compile():
 
 def test_example_builds_and_loads_torchvision():
     pytest.importorskip("torchvision")
-    out = subprocess.run([sys.executable, str(REPO / "examples" / "build_and_load_torchvision.py")],
+    out = subprocess.run([sys.executable, str(REPO / "examples" / "03_build_and_load_torchvision.py")],
                          capture_output=True, text=True, cwd=REPO,
                          env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr

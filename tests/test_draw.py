@@ -317,7 +317,8 @@ def test_failing_dot_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "dot"
-    fake.write_text("#!/bin/sh\necho '<svg partial'\necho 'out of memory' >&2\nexit 3\n")
+    # reads its input first, as dot does, so the failure is the exit status, not a broken pipe
+    fake.write_text("#!/bin/sh\ncat >/dev/null\necho '<svg partial'\necho 'out of memory' >&2\nexit 3\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir))
     out_dir = tmp_path / "out"

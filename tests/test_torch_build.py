@@ -196,9 +196,9 @@ def test_build_from_source_text_with_parameters(kwargs, out_features, conv_out):
     assert model.network_name == "tiny" and model.input_shape == (3, 16, 16)
 
 
-def test_parameter_given_twice_is_a_type_error():
-    with pytest.raises(TypeError, match="classes"):
-        resnet_dsl.build(TINY, params={"classes": 3}, classes=4)
+def test_keywords_win_over_params_as_in_load():
+    model = resnet_dsl.build(TINY, params={"classes": 3}, classes=4, device="meta")
+    assert model.fc.out_features == resnet_dsl.load(TINY, params={"classes": 3}, classes=4).output_shape[0] == 4
 
 
 def test_spec_errors_are_rnet_errors():

@@ -82,18 +82,21 @@ def test_channels_last(name):
         assert max_diff(model(xc), expected) <= 1e-4 * max(1.0, expected.abs().max().item())
 
 
-@pytest.mark.parametrize("name", ["cifar_resnet20", "resnet18", "wrn40_4"])
-def test_autocast_bf16_on_cpu(name):
+@pytest.mark.parametrize("name, dtype", [
+    ("cifar_resnet20", torch.bfloat16), ("resnet18", torch.bfloat16), ("wrn40_4", torch.bfloat16),
+    ("cifar_resnet20", torch.float16),
+])
+def test_autocast_on_cpu(name, dtype):
     model, x = model_and_input(name)
     model.eval()
     with torch.no_grad():
         expected = model(x)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=dtype):
             y = model(x)
-    assert y.dtype == torch.bfloat16
+    assert y.dtype == dtype
     assert max_diff(y, expected) <= 0.05 * expected.abs().max().item()
     model.train()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast("cpu", dtype=dtype):
         loss = model(x).float().square().mean()
     loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
@@ -129,3 +132,20 @@ def test_first_layer_relu_on_block_input_is_not_inplace():
         h = model.bn1(model.conv1(x))
         b = model.layer1[0]
         assert torch.equal(model(x), model.layer1[1](b.bn1(b.conv1(torch.relu(h))) + h))
+
+
+def test_deepcopy_pickle_and_fx_trace():
+    """What training tools do with a model: copy it (EMA), pickle it, trace it (FX)."""
+    import copy
+    import io
+
+    model, x = model_and_input("preact_resnet", {"depth": 11})
+    model.eval()
+    with torch.no_grad():
+        expected = model(x)
+        assert torch.equal(copy.deepcopy(model)(x), expected)
+        buffer = io.BytesIO()
+        torch.save(model, buffer)
+        buffer.seek(0)
+        assert torch.equal(torch.load(buffer, weights_only=False)(x), expected)
+        assert torch.equal(torch.fx.symbolic_trace(model)(x), expected)

@@ -16,15 +16,18 @@ from resnet_dsl.cli.common import UsageError, report_error
 from resnet_dsl.errors import RnetError
 
 # Modules under resnet_dsl/cli/, in the order `rnetc --help` lists them.
-COMMANDS = ("check", "summary", "ir", "compile", "export", "draw", "prelude", "explain")
+COMMANDS = ("check", "summary", "ir", "compile", "export", "draw", "fmt", "schema", "lsp",
+            "prelude", "explain")
 
 EPILOG = """\
 examples:
   rnetc check specs/*.rnet
   rnetc summary specs/cifar50.rnet --set k=2
   rnetc ir specs/resnet18.rnet --json
-  rnetc draw specs/resnet101.rnet -o resnet101.svg
+  rnetc compile specs/resnet50.rnet -o resnet50.safetensors --emit-python resnet50.py
   rnetc export specs/resnet50.rnet -o resnet50.onnx
+  rnetc draw specs/resnet101.rnet -o resnet101.svg
+  rnetc fmt --check specs/
 
 Run `rnetc COMMAND --help` for a command's options. Exit codes: 0 ok, 1 spec errors,
 2 usage errors.

@@ -17,8 +17,6 @@ from pathlib import Path
 
 from resnet_dsl.cli.common import UsageError, add_spec_arguments, compile_args
 
-WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")  # = backends.torch.weights (no torch here)
-
 EPILOG = """\
 examples:
   rnetc compile specs/resnet50.rnet --device meta
@@ -76,6 +74,8 @@ def check_outputs(args: argparse.Namespace) -> None:
         if not torch.cuda.is_available():
             raise UsageError(f"--device cuda: torch {torch.__version__} sees no CUDA device here")
     if args.output is not None:
+        from resnet_dsl.backends.torch.weights import WEIGHT_SUFFIXES
+
         if Path(args.output).suffix.lower() not in WEIGHT_SUFFIXES:
             raise UsageError(f"-o {args.output}: weights are written as "
                              f"{', '.join(WEIGHT_SUFFIXES)} files")

@@ -63,6 +63,8 @@ def _render(digraph, fmt: str) -> bytes:
         detail = exc.stderr.decode("utf-8", "replace").strip() if exc.stderr else ""
         raise RenderFailed(f"`dot -T{fmt}` failed (exit {exc.returncode})"
                            + (f": {detail}" if detail else "")) from None
+    except OSError as exc:  # e.g. dot exited before reading its input (broken pipe)
+        raise RenderFailed(f"`dot -T{fmt}` failed: {exc}") from None
 
 
 def _replace(path: Path, data: bytes) -> None:

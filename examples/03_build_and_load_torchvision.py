@@ -1,6 +1,6 @@
 """Build ResNet-18 from its spec, load a torchvision resnet18's weights into it, compare.
 
-    python examples/build_and_load_torchvision.py
+    python examples/03_build_and_load_torchvision.py
 
 The state-dict names of specs/resnet18.rnet are torchvision's, so `load_state_dict`
 works with strict=True and both models compute the same outputs. Nothing is downloaded
