@@ -3,7 +3,8 @@
 1. Export time of `export_onnx` (trace + minimal graph + metadata + write), without and
    with its check, median of --repeats; beside it, for the record of why rnetc uses the
    dynamo exporter, the TorchScript exporter (`dynamo=False`) on the same model, its
-   time and the nodes it leaves.
+   time and the nodes it leaves; and the nodes both exporters give cifar_resnet20,
+   whose option-A shortcuts pad channels under a dynamic batch.
 2. CPU inference latency at batch 1 and 8: PyTorch eager (eval, inference_mode) and
    onnxruntime (CPUExecutionProvider, all graph optimisations) on the same input, both
    on --threads threads, interleaved run by run (so that load from other processes hits
@@ -103,6 +104,17 @@ def main() -> None:
     print(f"  torch.onnx dynamo=False:     {t_ts:6.1f} s  ({sum(ts_counts[-1].values())} nodes:"
           f" {', '.join(f'{n} {op}' for op, n in ts_counts[-1].most_common())})")
     print(f"  file: {report.size_bytes / 2**20:.1f} MiB, opset {report.opset}")
+
+    # The graphs of an option-A (zero-pad) shortcut network, once each (not timed).
+    small = compile_network(REPO / "specs" / "cifar_resnet20.rnet")
+    small_model = build_module(small, device="cpu").eval()
+    mine = export_onnx(small, folder / "r20.onnx", model=small_model, check=False).op_counts
+    theirs = torchscript_export(small_model, torch.randn(2, 3, 32, 32), folder / "r20_ts.onnx")
+    print("\ncifar_resnet20 (zero-pad shortcuts), dynamic batch:")
+    print(f"  rnetc export_onnx (dynamo):  {sum(mine.values())} nodes: "
+          f"{', '.join(f'{n} {op}' for op, n in mine.items())}")
+    print(f"  torch.onnx dynamo=False:     {sum(theirs.values())} nodes: "
+          f"{', '.join(f'{n} {op}' for op, n in theirs.most_common())}")
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads

@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from resnet_dsl.cli.common import UsageError, add_spec_arguments, compile_args
+from resnet_dsl.cli.common import UsageError, add_spec_arguments, compile_args, parse_limits
 
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")  # = backends.onnx.weights (no torch here)
 
@@ -63,8 +63,10 @@ def run(args: argparse.Namespace) -> int:
     from resnet_dsl.backends.onnx.export import read_sources
 
     try:
+        sources = read_sources(net.file, limits=parse_limits(args.limits),
+                               search_paths=tuple(args.search_paths))
         report = export_onnx(net, args.output, weights=args.weights, opset=args.opset,
-                             batch=batch, check=args.check, sources=read_sources(net.file))
+                             batch=batch, check=args.check, sources=sources)
     except OSError as exc:
         raise UsageError(f"-o {args.output}: cannot write it ({exc.strerror or exc})") from None
     print(report.describe())

@@ -61,10 +61,10 @@ def export_onnx(net: Network, path: str | os.PathLike, *,
 
     >>> import tempfile, pathlib
     >>> from resnet_dsl.compiler import compile_network
-    >>> net = compile_network("specs/cifar_resnet20.rnet")
-    >>> report = export_onnx(net, pathlib.Path(tempfile.mkdtemp()) / "r20.onnx")
+    >>> net = compile_network("specs/cifar_resnet.rnet", params={"depth": 8})
+    >>> report = export_onnx(net, pathlib.Path(tempfile.mkdtemp()) / "r8.onnx")
     >>> report.check.passed, report.op_counts["Conv"], report.batch
-    (True, 19, None)
+    (True, 7, None)
     """
     fixed = _batch_size(batch)
     if opset is not None and not MIN_OPSET <= opset <= max_opset():
@@ -122,10 +122,10 @@ def export_spec(spec: str | os.PathLike, path: str | os.PathLike, *,
     """Compile a spec (a path, or its text) and export it: `export_onnx` in one call.
 
     >>> import tempfile, pathlib
-    >>> report = export_spec("specs/resnet18.rnet", pathlib.Path(tempfile.mkdtemp()) / "r18.onnx",
-    ...                      input_shape=(3, 64, 64), batch=4)
+    >>> report = export_spec("specs/cifar_resnet.rnet", pathlib.Path(tempfile.mkdtemp()) / "r.onnx",
+    ...                      params={"depth": 8}, batch=4)
     >>> report.batch, [b.batch for b in report.check.batches], report.metadata["rnetc.network"]
-    (4, [4], 'resnet18')
+    (4, [4], 'cifar_resnet')
     """
     from resnet_dsl.compiler import compile_network, load
 
@@ -141,14 +141,15 @@ def program_sources(program) -> dict[str, str]:
     return {f.name: f.text for f in program.files}
 
 
-def read_sources(spec_file: str) -> dict[str, str]:
+def read_sources(spec_file: str, *, limits: Limits = DEFAULT_LIMITS,
+                 search_paths: tuple[str | os.PathLike, ...] = ()) -> dict[str, str]:
     """The texts of a spec file and its imports, read again; {} if it cannot be read."""
     from resnet_dsl.compiler import load
 
     if not Path(spec_file).is_file():
         return {}
     try:
-        return program_sources(load(spec_file))
+        return program_sources(load(spec_file, limits=limits, search_paths=search_paths))
     except (RnetError, OSError):
         return {}
 

@@ -41,7 +41,7 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "w.pt"
     >>> _ = save_weights(resnet_dsl.build("specs/cifar_resnet20.rnet"), path)
     >>> len(read_weights(path))
-    65
+    116
     """
     path = Path(path)
     if not path.is_file():
