@@ -137,3 +137,22 @@ def test_no_eval_or_exec_in_the_package():
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 assert node.func.id not in forbidden, f"{path}:{node.lineno} calls {node.func.id}"
+
+
+def test_every_torch_load_is_weights_only():
+    """Checkpoints are a code-execution vector: every torch.load in the package passes
+    weights_only=True, and nothing unpickles with the plain pickle module."""
+    for path in (REPO / "resnet_dsl").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
+            if name == "load" and owner == "torch":
+                flags = {k.arg: k.value for k in node.keywords}
+                assert "weights_only" in flags and getattr(flags["weights_only"], "value", None) is True, \
+                    f"{path}:{node.lineno}: torch.load without weights_only=True"
+            if owner == "pickle" and name in ("load", "loads"):
+                raise AssertionError(f"{path}:{node.lineno}: pickle.{name} (use a restricted unpickler)")

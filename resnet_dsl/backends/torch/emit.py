@@ -249,7 +249,7 @@ class _Emitter:
             "(and torchvision's, for torchvision-family specs), so weights load as they are:",
             "",
             f"    model = {self.top}()",
-            '    model.load_state_dict(torch.load("weights.pt"))',
+            '    model.load_state_dict(torch.load("weights.pt", weights_only=True))',
             '"""',
             "",
             *imports,

@@ -7,7 +7,7 @@ This file needs only torch. Its state-dict names are those of `rnetc compile`
 (and torchvision's, for torchvision-family specs), so weights load as they are:
 
     model = CifarResnet20()
-    model.load_state_dict(torch.load("weights.pt"))
+    model.load_state_dict(torch.load("weights.pt", weights_only=True))
 """
 
 import torch
