@@ -172,6 +172,38 @@ CATALOG: tuple[Entry, ...] = (
           "`max_block_depth`.",
           "block a(w) { b(w) }\nblock b(w) { a(w) }\nnetwork n {\n  input 3x8x8\n  a(4)\n}",
           "Break the cycle, or give a recursive block an `if` that stops it."),
+    Entry("E801", "training data not found",
+          "`rnetc train` (or `compile --train`, `eval`) could not find the data: the "
+          "--data-dir folder, one of the dataset's files, or the class folders of an image "
+          "folder. The message names the path and the files it expected. Data is never "
+          "downloaded.",
+          "rnetc train specs/cifar_resnet20.rnet --data cifar10 --data-dir missing/",
+          "Point --data-dir at the extracted dataset (docs/training.md lists the layouts), or "
+          "use --data digits, which ships with scikit-learn.", False),
+    Entry("E802", "malformed data file",
+          "A data file has the wrong size or contents: a CIFAR binary file whose length is "
+          "not a whole number of records, a truncated or inconsistent pickle, an image "
+          "Pillow cannot read.",
+          "rnetc train specs/cifar_resnet20.rnet --data cifar10 --data-dir truncated/",
+          "Re-extract the dataset from its archive; the message names the file and what was "
+          "expected.", False),
+    Entry("E803", "unsafe pickle refused",
+          "CIFAR's python-format files are pickles. rnetc reads them with a restricted "
+          "unpickler that admits only the plain arrays, lists, dicts and bytes those files "
+          "hold; a pickle that asks for anything else (a function such as `os.system`, an "
+          "object array) is refused before it can run.",
+          "rnetc train specs/cifar_resnet20.rnet --data cifar10 --data-dir suspicious/",
+          "Use the official files (or the binary version of the dataset).", False),
+    Entry("E804", "the data does not fit the network",
+          "The dataset's images or classes do not match the network: the network outputs a "
+          "different number of classes, or takes a different number of input channels.",
+          "rnetc train specs/cifar_resnet20.rnet --data cifar100",
+          "Change the network (`--set classes=100`, `--input 1x32x32`) or the data.", False),
+    Entry("E805", "checkpoint or weights cannot be used",
+          "A file given to --resume or --weights is missing, is not a checkpoint rnetc "
+          "wrote, or holds weights of a different network.",
+          "rnetc eval specs/cifar_resnet20.rnet --weights runs/other/best.pt",
+          "Use the checkpoint of a run of this spec (OUTPUT_DIR/last.pt or best.pt).", False),
 )
 
 BY_CODE = {e.code: e for e in CATALOG}
