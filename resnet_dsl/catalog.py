@@ -172,6 +172,13 @@ CATALOG: tuple[Entry, ...] = (
           "`max_block_depth`.",
           "block a(w) { b(w) }\nblock b(w) { a(w) }\nnetwork n {\n  input 3x8x8\n  a(4)\n}",
           "Break the cycle, or give a recursive block an `if` that stops it."),
+    Entry("E701", "a name PyTorch cannot use",
+          "Layer and stage names become attributes of PyTorch modules (`model.layer1`, "
+          "`self.conv1` in the file `--emit-python` writes). A name that is a Python keyword, "
+          "or that nn.Module already uses (`forward`, `training`, `to`, ...), cannot be one. "
+          "`rnetc check` accepts such a spec; `rnetc compile` and `resnet_dsl.build` report it.",
+          "network n {\n  input 3x32x32\n  conv 3x3 16 as forward\n}",
+          "Rename the layer (`as NAME`) or the stage (`stage NAME`).", False),
     Entry("E801", "training data not found",
           "`rnetc train` (or `compile --train`, `eval`) could not find the data: the "
           "--data-dir folder, one of the dataset's files, or the class folders of an image "

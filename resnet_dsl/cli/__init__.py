@@ -16,7 +16,7 @@ from resnet_dsl.cli.common import UsageError, report_error
 from resnet_dsl.errors import RnetError
 
 # Modules under resnet_dsl/cli/, in the order `rnetc --help` lists them.
-COMMANDS = ("check", "summary", "ir", "prelude", "explain")
+COMMANDS = ("check", "summary", "ir", "compile", "prelude", "explain")
 
 EPILOG = """\
 examples:

@@ -1,0 +1,91 @@
+"""Checked IR -> torch.nn.Module, in process (no generated source is executed).
+
+The plan (plan.py) says which module each layer is and how blocks nest; this file makes
+the modules: first on the meta device (no memory, no random numbers), then, unless the
+caller asked for meta, allocated empty on the target device and initialised once
+(init.py). State-dict names are the IR's node names.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from resnet_dsl.backends.torch.init import init_weights
+from resnet_dsl.backends.torch.modules import (
+    MODULES, RESERVED_NAMES, WITH_PARAMETERS, Residual, RnetModel,
+)
+from resnet_dsl.backends.torch.plan import BlockPlan, LayerPlan, StagePlan, make_plan
+from resnet_dsl.ir.graph import Network
+
+
+def build_module(net: Network, *, device: str | torch.device | None = None,
+                 dtype: torch.dtype | None = None,
+                 zero_init_residual: bool = False) -> RnetModel:
+    """Build the PyTorch module of a checked network (`compile_network`'s result).
+
+    `device="meta"` gives shapes without memory (parameter counts, shape checks);
+    otherwise the weights are initialised like torchvision's (init.py). `device=None` is
+    torch's default device; `dtype=None` its default dtype.
+
+    >>> from resnet_dsl.compiler import compile_network
+    >>> net = compile_network("specs/resnet152.rnet")
+    >>> model = build_module(net, device="meta")
+    >>> sum(p.numel() for p in model.parameters()) == net.totals.params
+    True
+    """
+    if dtype is not None and not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point type, got {dtype}")
+    target = torch.device(device) if device is not None else torch.get_default_device()
+    plan = make_plan(net, reserved=RESERVED_NAMES)
+    factory = {"device": torch.device("meta"), "dtype": dtype}
+    children: list[tuple[str, nn.Module]] = []
+    for item in plan.items:
+        if isinstance(item, StagePlan):
+            children.append((item.name, nn.Sequential(OrderedDict(
+                (block.key, _block(block, factory)) for block in item.blocks))))
+        else:
+            children.append((item.name, _layer(item, factory)))
+    model = RnetModel(OrderedDict(children))
+    model.network_name = plan.name
+    model.input_shape = plan.input_shape
+    if target.type != "meta":
+        model.to_empty(device=target)
+        init_weights(model, zero_init_residual=zero_init_residual)
+    return model
+
+
+def _layer(layer: LayerPlan, factory: dict) -> nn.Module:
+    cls = MODULES[layer.module]
+    args = dict(layer.args)
+    if layer.module in WITH_PARAMETERS:
+        return cls(**args, **factory)
+    return cls(**args)
+
+
+def _block(block: BlockPlan, factory: dict) -> nn.Module:
+    if not block.residual:
+        return nn.Sequential(OrderedDict((layer.name, _layer(layer, factory))
+                                         for layer in block.main))
+    layers = [(layer.name, _layer(layer, factory)) for layer in block.pre + block.main]
+    if block.shortcut_name is not None:
+        if block.shortcut_sequential:
+            shortcut = nn.Sequential(OrderedDict((layer.name, _layer(layer, factory))
+                                                 for layer in block.shortcut))
+        else:
+            shortcut = _layer(block.shortcut[0], factory)
+        layers.append((block.shortcut_name, shortcut))
+    layers += [(layer.name, _layer(layer, factory)) for layer in block.post]
+    return Residual(
+        layers,
+        pre=tuple(layer.name for layer in block.pre),
+        main=tuple(layer.name for layer in block.main),
+        post=tuple(layer.name for layer in block.post),
+        shortcut=block.shortcut_name,
+        shortcut_reads_fork=block.shortcut_reads_fork,
+        add_inplace=block.add_inplace,
+        last_bn=block.last_bn,
+        kind=block.shortcut_kind,
+    )

@@ -1,0 +1,441 @@
+"""Checked IR -> a standalone PyTorch source file (`rnetc compile --emit-python`).
+
+The file needs only torch: plain nn.Module classes, one per distinct block structure
+(same layers and shortcut; the sizes that differ between its blocks become constructor
+parameters, named after the block's own arguments where the values say which), and one
+for the network, each with a straight-line forward. It builds the same modules as
+`build_module`, from the same plan (plan.py), under the same state-dict names, with the
+same initialisation, so weights move between the two as they are and no user depends on
+rnetc to run a model it compiled.
+"""
+
+from __future__ import annotations
+
+import keyword
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from resnet_dsl import __version__
+from resnet_dsl.backends.torch.modules import RESERVED_NAMES
+from resnet_dsl.backends.torch.plan import BlockPlan, LayerPlan, ModelPlan, StagePlan, make_plan
+from resnet_dsl.ir.graph import Network
+
+INDENT = "    "
+
+# Constructor arguments that are the input's channel count: in a block they are
+# written as the producing layer's output size (`nn.BatchNorm2d(planes)`).
+_INPUT_FIELDS = ("in_channels", "num_features", "in_features")
+_CHANNEL_FIELDS = _INPUT_FIELDS + ("out_channels", "out_features")
+
+# torch.nn's defaults: an argument equal to its default is not written.
+_DEFAULTS: dict[str, dict[str, object]] = {
+    "Conv2d": {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True},
+    "BatchNorm1d": {"eps": 1e-5, "momentum": 0.1},
+    "BatchNorm2d": {"eps": 1e-5, "momentum": 0.1},
+    "ReLU": {"inplace": False},
+    "LeakyReLU": {"negative_slope": 0.01},
+    "MaxPool2d": {"padding": 0, "ceil_mode": False},
+    "AvgPool2d": {"padding": 0, "ceil_mode": False, "count_include_pad": True},
+    "Linear": {"bias": True},
+}
+_POSITIONAL = {"Conv2d": 2, "BatchNorm1d": 1, "BatchNorm2d": 1, "Linear": 2,
+               "AdaptiveAvgPool2d": 1, "AdaptiveMaxPool2d": 1}
+
+_SHORTCUTS = {"identity": "identity shortcut", "zeropad": "zero-pad shortcut (option A)",
+              "proj": "projection shortcut", "avgproj": "avg-pool projection shortcut (ResNet-D)",
+              "none": "no shortcut"}
+_CLASS_SUFFIX = {"zeropad": "ZeroPad", "proj": "Proj", "avgproj": "AvgProj"}
+
+# Names a constructor parameter must not shadow inside the emitted __init__.
+_GLOBALS = frozenset({"self", "nn", "torch", "F", "super", "range", "ZeroPad"})
+
+
+def emit_python(net: Network) -> str:
+    """A standalone Python module that defines the network as plain PyTorch classes.
+
+    >>> from resnet_dsl.compiler import compile_network
+    >>> source = emit_python(compile_network("specs/cifar_resnet20.rnet"))
+    >>> [line for line in source.splitlines() if line.startswith("class ")]
+    ['class ZeroPad(nn.Module):', 'class Basic(nn.Module):', 'class BasicZeroPad(nn.Module):', \
+'class CifarResnet20(nn.Module):']
+    """
+    return _Emitter(make_plan(net, reserved=RESERVED_NAMES)).source()
+
+
+# -- block classes -----------------------------------------------------------------------
+
+@dataclass
+class _BlockClass:
+    """One emitted class: the blocks that share a structure, and how their sizes vary."""
+
+    name: str
+    blocks: list[BlockPlan]
+    params: list[tuple[str, str]] = field(default_factory=list)   # (name, type)
+    calls: list[dict[str, object]] = field(default_factory=list)  # per block: name -> value
+    exprs: dict[tuple[str, str], str] = field(default_factory=dict)  # (path, arg) -> code
+    # (an argument that is the same in all blocks has no entry: it is written as a number)
+
+
+def _structure(block: BlockPlan) -> tuple:
+    """Blocks with equal structures share a class: same layers, modules and flags."""
+    def layers(items: tuple[LayerPlan, ...]) -> tuple:
+        return tuple((x.name, x.module, tuple(a for a in x.args if isinstance(a[1], bool)))
+                     for x in items)
+    return (block.definition, block.residual, block.in_channels is None, layers(block.pre),
+            layers(block.main), block.shortcut_kind, block.shortcut_name,
+            block.shortcut_sequential, layers(block.shortcut), block.shortcut_reads_fork,
+            block.add_inplace, layers(block.post), block.last_bn)
+
+
+def _segments(block: BlockPlan) -> list[tuple[str, list[tuple[str, LayerPlan]]]]:
+    """The block's layers as (segment, [(path, layer)]) in IR order."""
+    prefix = f"{block.shortcut_name}." if block.shortcut_sequential else ""
+    shortcut = [(prefix + x.name if prefix else (block.shortcut_name or x.name), x)
+                for x in block.shortcut]
+    return [("pre", [(x.name, x) for x in block.pre]), ("main", [(x.name, x) for x in block.main]),
+            ("shortcut", shortcut), ("post", [(x.name, x) for x in block.post])]
+
+
+class _Parameters:
+    """Chooses the constructor parameters of one block class.
+
+    A size that is the same in all the class's blocks is written as a number. One that
+    differs becomes a parameter, named after the block argument that has the same values
+    in every block (`out`, `stride`), else after the layer (`conv1_out_channels`). Input
+    channel counts are written as the size of the layer that produces them.
+    """
+
+    def __init__(self, blocks: list[BlockPlan], class_names: set[str]) -> None:
+        self.blocks = blocks
+        self.avoid = _GLOBALS | class_names
+        self.vectors: dict[str, tuple] = {}
+        self.family: dict[str, str] = {}
+        first = blocks[0].args
+        self.arg_order = [_identifier(a, self.avoid) for a in first]
+        self.args = [(_identifier(a, self.avoid), tuple(b.args.get(a) for b in blocks))
+                     for a, v in first.items() if not isinstance(v, bool)]
+
+    def expr(self, vector: tuple, arg: str, path: str) -> str | None:
+        """The parameter that holds `vector`, or None where it is one constant."""
+        if len(set(map(_typed, vector))) == 1:
+            return None
+        family = "channels" if arg in _CHANNEL_FIELDS else arg
+        typed = tuple(map(_typed, vector))
+        matches = [name for name, values in self.args if tuple(map(_typed, values)) == typed]
+        if matches:
+            return self.claim(arg if arg in matches else matches[0], vector, family)
+        for name, values in self.vectors.items():
+            if tuple(map(_typed, values)) == typed and self.family[name] == family:
+                return name
+        return self.claim(_identifier(f"{path.replace('.', '_')}_{arg}", self.avoid), vector,
+                           family)
+
+    def claim(self, name: str, vector: tuple, family: str) -> str:
+        base, n = name, 1
+        while name in self.vectors and self.vectors[name] != vector:
+            n += 1
+            name = f"{base}_{n}"
+        self.vectors[name] = vector
+        self.family[name] = family
+        return name
+
+    def ordered(self) -> list[str]:
+        names = list(self.vectors)
+        rank = {n: (0 if n == "in_channels" else 1 + self.arg_order.index(n)
+                    if n in self.arg_order else 1 + len(self.arg_order) + names.index(n))
+                for n in names}
+        return sorted(names, key=rank.__getitem__)
+
+
+def _block_class(name: str, blocks: list[BlockPlan], class_names: set[str]) -> _BlockClass:
+    out = _BlockClass(name, blocks)
+    params = _Parameters(blocks, class_names)
+    inputs = tuple(b.in_channels for b in blocks)
+    start: tuple[str, tuple] | None = None  # (code, values) of the block input's channels
+    if None not in inputs:
+        start = (_literal(inputs[0]) if len(set(inputs)) == 1 else
+                 params.claim("in_channels", inputs, "channels"), inputs)
+    per_block = [_segments(b) for b in blocks]
+    channels = {"pre": start}
+    for index, (segment, layers) in enumerate(per_block[0]):
+        if segment == "main":
+            channels["main"] = channels["fork"]
+        elif segment == "shortcut":
+            channels["shortcut"] = channels["fork"] if blocks[0].shortcut_reads_fork else start
+        elif segment == "post":
+            channels["post"] = channels["main_out"]
+        current = channels[segment]
+        for position, (path, layer) in enumerate(layers):
+            arg_values = [dict(per_block[i][index][1][position][1].args) for i in range(len(blocks))]
+            for arg, _ in layer.args:
+                vector = tuple(values[arg] for values in arg_values)
+                if arg in _INPUT_FIELDS and current is not None and current[1] == vector:
+                    code = current[0]
+                else:
+                    code = params.expr(vector, arg, path)
+                if code is not None:
+                    out.exprs[(path, arg)] = code
+            produced = {"Conv2d": "out_channels", "Linear": "out_features",
+                        "ZeroPad": "out_channels"}.get(layer.module)
+            if produced:
+                vector = tuple(values[produced] for values in arg_values)
+                current = (out.exprs.get((path, produced), _literal(vector[0])), vector)
+            elif layer.module == "Flatten":
+                current = None
+        if segment == "pre":
+            channels["fork"] = current
+        elif segment == "main":
+            channels["main_out"] = current
+    for name in params.ordered():
+        kind = type(params.vectors[name][0])
+        out.params.append((name, "tuple[int, int]" if kind is tuple else kind.__name__))
+    out.calls = [{name: params.vectors[name][i] for name, _ in out.params}
+                 for i in range(len(blocks))]
+    return out
+
+
+# -- source ------------------------------------------------------------------------------
+
+class _Emitter:
+    def __init__(self, plan: ModelPlan) -> None:
+        self.plan = plan
+        groups: dict[tuple, list[BlockPlan]] = {}
+        for block in plan.blocks():
+            groups.setdefault(_structure(block), []).append(block)
+        taken = {"ZeroPad"}
+        names = []
+        for blocks in groups.values():
+            first = blocks[0]
+            names.append(_unique(_camel(first.definition) +
+                                 _CLASS_SUFFIX.get(first.shortcut_kind, ""), taken))
+        self.classes = [_block_class(name, blocks, taken) for name, blocks in
+                        zip(names, groups.values())]
+        self.class_of = {b.name: c for c in self.classes for b in c.blocks}
+        self.top = _unique(_camel(plan.name), taken)
+        self.uses_zeropad = any(x.module == "ZeroPad" for b in plan.blocks() for x in b.shortcut)
+
+    def source(self) -> str:
+        parts = [self._header()]
+        if self.uses_zeropad:
+            parts.append(_ZEROPAD)
+        parts += [self._block_source(c) for c in self.classes]
+        parts.append(self._model_source())
+        return "\n\n\n".join(parts)
+
+    def _header(self) -> str:
+        plan = self.plan
+        arguments = ", ".join(f"{k}={_literal(v)}" for k, v in plan.arguments.items())
+        shape = "x".join(map(str, plan.input_shape))
+        output = "x".join(map(str, plan.output_shape))
+        imports = ["import torch"]
+        if self.uses_zeropad:
+            imports.append("import torch.nn.functional as F")
+        imports.append("from torch import nn")
+        return "\n".join([
+            f'"""{plan.name}: a standalone PyTorch model, generated by rnetc {__version__}.',
+            "",
+            f"Spec: {Path(plan.file).name}, network {plan.name}" +
+            (f" ({arguments})." if arguments else "."),
+            f"Input {shape}, output {output}, {plan.params:,} parameters.",
+            "",
+            "This file needs only torch. Its state-dict names are those of `rnetc compile`",
+            "(and torchvision's, for torchvision-family specs), so weights load as they are:",
+            "",
+            f"    model = {self.top}()",
+            '    model.load_state_dict(torch.load("weights.pt"))',
+            '"""',
+            "",
+            *imports,
+        ])
+
+    def _block_source(self, c: _BlockClass) -> str:
+        first = c.blocks[0]
+        names = ", ".join(b.name for b in c.blocks[:2]) + (", ..." if len(c.blocks) > 2 else "")
+        what = f"`{first.definition}` block" + (
+            f", {_SHORTCUTS[first.shortcut_kind]}" if first.residual else "")
+        if first.shortcut_reads_fork:
+            what += " of the pre-activated input"
+        count = f"{len(c.blocks)} block{'s' if len(c.blocks) > 1 else ''}"
+        signature = "".join(f", {n}: {t}" for n, t in c.params)
+        doc = textwrap.wrap(f'"""{what}: {count} ({names})."""', 92)
+        lines = [f"class {c.name}(nn.Module):",
+                 *(INDENT + line for line in doc),
+                 "",
+                 f"{INDENT}def __init__(self{signature}) -> None:",
+                 f"{INDENT * 2}super().__init__()"]
+        for segment, layers in _segments(first):
+            if segment == "shortcut" and first.shortcut_sequential:
+                lines.append(f"{INDENT * 2}self.{first.shortcut_name} = nn.Sequential(")
+                for path, x in layers:
+                    lines += _statement(INDENT * 3, x, c.exprs, path, ",")
+                lines.append(f"{INDENT * 2})")
+                continue
+            for path, x in layers:
+                lines += _statement(f"{INDENT * 2}self.{path} = ", x, c.exprs, path)
+        lines += ["", f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:"]
+        lines += [INDENT * 2 + line for line in _block_forward(first)]
+        if first.last_bn:
+            lines += ["", f"{INDENT}def zero_init_last_bn(self) -> None:",
+                      f"{INDENT * 2}nn.init.zeros_(self.{first.last_bn}.weight)"]
+        return "\n".join(lines)
+
+    def _model_source(self) -> str:
+        plan = self.plan
+        shape = "x".join(map(str, plan.input_shape))
+        output = "x".join(map(str, plan.output_shape))
+        lines = [f"class {self.top}(nn.Module):",
+                 f'{INDENT}"""{plan.name} ({Path(plan.file).name}): {shape} -> {output}."""',
+                 "",
+                 f"{INDENT}def __init__(self, zero_init_residual: bool = False) -> None:",
+                 f"{INDENT * 2}super().__init__()"]
+        forward = []
+        for item in plan.items:
+            forward.append(f"{INDENT * 2}x = self.{item.name}(x)")
+            if isinstance(item, LayerPlan):
+                lines += _statement(f"{INDENT * 2}self.{item.name} = ", item, {}, item.name)
+                continue
+            lines.append(f"{INDENT * 2}self.{item.name} = nn.Sequential(")
+            lines += [f"{INDENT * 3}{call}," for call in self._stage_calls(item)]
+            lines.append(f"{INDENT * 2})")
+        lines += [f"{INDENT * 2}self.init_weights(zero_init_residual)",
+                  "", f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:",
+                  *forward, f"{INDENT * 2}return x", "", *_INIT.splitlines()]
+        return "\n".join(lines) + "\n"
+
+    def _stage_calls(self, stage: StagePlan) -> list[str]:
+        calls = []
+        for block in stage.blocks:
+            c = self.class_of[block.name]
+            values = c.calls[c.blocks.index(block)]
+            calls.append(f"{c.name}(" + ", ".join(f"{k}={_literal(v)}" for k, v in values.items())
+                         + ")")
+        out: list[str] = []
+        i = 0
+        while i < len(calls):  # a run of equal blocks: *(Basic(out=16) for _ in range(3))
+            j = i
+            while j < len(calls) and calls[j] == calls[i]:
+                j += 1
+            out += [f"*({calls[i]} for _ in range({j - i}))"] if j - i > 2 else calls[i:j]
+            i = j
+        return out
+
+
+def _block_forward(block: BlockPlan) -> list[str]:
+    if not block.residual:
+        return [f"x = self.{x.name}(x)" for x in block.main] + ["return x"]
+    lines = []
+    fork = "x"
+    for x in block.pre:
+        lines.append(f"fork = self.{x.name}({fork})")
+        fork = "fork"
+    out = fork
+    for x in block.main:
+        lines.append(f"out = self.{x.name}({out})")
+        out = "out"
+    source = fork if block.shortcut_reads_fork else "x"
+    shortcut = source if block.shortcut_name is None else f"self.{block.shortcut_name}({source})"
+    if block.add_inplace:
+        lines.append(f"out += {shortcut}")
+    else:
+        lines.append(f"out = {out} + {shortcut}")
+    lines += [f"out = self.{x.name}(out)" for x in block.post]
+    return lines + ["return out"]
+
+
+def _statement(lead: str, layer: LayerPlan, exprs: dict[tuple[str, str], str], path: str,
+               tail: str = "", width: int = 100) -> list[str]:
+    """`lead` + the layer's constructor call + `tail`, wrapped at `width` under the `(`."""
+    call = _call(layer, exprs, path)
+    if len(lead) + len(call) + len(tail) <= width:
+        return [lead + call + tail]
+    head, _, rest = call.partition("(")
+    pieces = rest[:-1].split(", ")
+    lines = [f"{lead}{head}("]
+    pad = " " * len(lines[0])
+    for i, piece in enumerate(pieces):
+        piece += ", " if i < len(pieces) - 1 else ")" + tail
+        if len(lines[-1]) + len(piece.rstrip()) > width and lines[-1].strip()[-1] != "(":
+            lines[-1] = lines[-1].rstrip()
+            lines.append(pad)
+        lines[-1] += piece
+    return lines
+
+
+def _call(layer: LayerPlan, exprs: dict[tuple[str, str], str], path: str) -> str:
+    """`nn.Conv2d(in_channels, 64, kernel_size=3, padding=1, bias=False)`."""
+    defaults = _DEFAULTS.get(layer.module, {})
+    positional = _POSITIONAL.get(layer.module, 0)
+    parts = []
+    for index, (arg, value) in enumerate(layer.args):
+        expr = exprs.get((path, arg))
+        if expr is None:
+            if arg in defaults and _typed(defaults[arg]) == _typed(value):
+                continue
+            expr = _literal(value)
+        parts.append(expr if index < positional else f"{arg}={expr}")
+    prefix = "" if layer.module == "ZeroPad" else "nn."
+    return f"{prefix}{layer.module}({', '.join(parts)})"
+
+
+def _typed(value: object) -> tuple:
+    return (type(value).__name__, value)
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(_literal, value)) + ")"
+    return repr(value)
+
+
+def _identifier(name: str, avoid: frozenset[str] | set[str]) -> str:
+    return name + "_" if keyword.iskeyword(name) or name in avoid else name
+
+
+def _camel(name: str) -> str:
+    """`wide_resnet50_2` -> `WideResnet50_2`."""
+    out = ""
+    for part in (p for p in name.split("_") if p):
+        out += ("_" if part[0].isdigit() and out else "") + part[0].upper() + part[1:]
+    return out or "Model"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    base, n = name, 1
+    while name in taken:
+        n += 1
+        name = f"{base}{n}"
+    taken.add(name)
+    return name
+
+
+_ZEROPAD = '''\
+class ZeroPad(nn.Module):
+    """Option A shortcut (He et al. 2015): every `stride`-th pixel, then zero channels
+    appended after the input's up to `out_channels`. No parameters."""
+
+    def __init__(self, stride: int, out_channels: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, ::self.stride, ::self.stride]
+        return F.pad(x, (0, 0, 0, 0, 0, self.out_channels - x.shape[1]))'''
+
+_INIT = '''\
+    def init_weights(self, zero_init_residual: bool = False) -> None:
+        """torchvision's initialisation: Kaiming normal (fan_out) convs, BN weight 1 and
+        bias 0, linear layers as PyTorch makes them."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            # Zero the last BN of each residual branch (Goyal et al. 2017): every block
+            # starts as its shortcut, which steadies early large-batch training.
+            for m in self.modules():
+                if hasattr(m, "zero_init_last_bn"):
+                    m.zero_init_last_bn()'''

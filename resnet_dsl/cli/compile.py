@@ -1,0 +1,189 @@
+"""`rnetc compile FILE`: build the PyTorch model of a spec, prove it runs, save it.
+
+The steps are functions that `run` calls in turn, so that more can join (training):
+check the output paths before any work, compile the spec to a checked IR, build the
+module, run one forward pass on a dummy input, print the summary and the forward
+pass, write the initialised weights (-o) and the standalone source (--emit-python).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from resnet_dsl.cli.common import UsageError, add_spec_arguments, compile_args
+
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")  # = backends.torch.weights (no torch here)
+
+EPILOG = """\
+examples:
+  rnetc compile specs/resnet50.rnet --device meta
+  rnetc compile specs/cifar_resnet20.rnet -o cifar_resnet20.safetensors
+  rnetc compile specs/resnet18.rnet --emit-python resnet18.py
+  rnetc compile specs/cifar50.rnet --set k=2 --zero-init-residual -o cifar50_k2.pt
+
+The weights file's names are the spec's layer names (torchvision's for the
+torchvision-family specs); the --emit-python file needs only torch.
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "compile", help="build the PyTorch model; write its weights or standalone source",
+        description="Build the spec's PyTorch model, run one forward pass on a dummy input to "
+                    "prove it, and print the summary. Optionally write the initialised weights "
+                    "and a standalone PyTorch source file of the model.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_spec_arguments(p)
+    p.add_argument("-o", "--output", metavar="WEIGHTS",
+                   help="write the initialised weights: .safetensors, .pt or .pth")
+    p.add_argument("--emit-python", metavar="FILE.py",
+                   help="write the model as a standalone PyTorch source file (no rnetc import)")
+    p.add_argument("--device", choices=("cpu", "meta", "cuda"), default="cpu",
+                   help="where to build: cpu (default), cuda, or meta (shapes only, no memory)")
+    p.add_argument("--zero-init-residual", action="store_true",
+                   help="zero the last BN of each residual branch (each block starts as its "
+                        "shortcut; Goyal et al. 2017)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from resnet_dsl.analysis.summary import format_summary
+
+    check_outputs(args)
+    net = compile_args(args)
+    model = build_model(args, net)
+    forward = prove_forward(model, net, args.device)
+    print(format_summary(net), end="")
+    print(forward.describe())
+    if args.zero_init_residual:
+        print(describe_zero_init(model))
+    write_outputs(args, model, net)
+    return 0
+
+
+# -- steps -------------------------------------------------------------------------------
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse a command that would fail after the work: bad paths, suffixes, devices."""
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device cuda: torch {torch.__version__} sees no CUDA device here")
+    if args.output is not None:
+        if Path(args.output).suffix.lower() not in WEIGHT_SUFFIXES:
+            raise UsageError(f"-o {args.output}: weights are written as "
+                             f"{', '.join(WEIGHT_SUFFIXES)} files")
+        if args.device == "meta":
+            raise UsageError(f"-o {args.output}: a --device meta build has no weights to write")
+        _check_writable(args.output, "-o")
+    if args.emit_python is not None:
+        if Path(args.emit_python).suffix != ".py":
+            raise UsageError(f"--emit-python {args.emit_python}: the file name must end in .py "
+                             "(it is a Python module)")
+        _check_writable(args.emit_python, "--emit-python")
+    if args.output and args.emit_python and \
+            Path(args.output).resolve() == Path(args.emit_python).resolve():
+        raise UsageError(f"-o and --emit-python both name {args.output}")
+
+
+def _check_writable(path: str, flag: str) -> None:
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise UsageError(f"{flag} {path}: is a folder")
+    if not folder.is_dir():
+        raise UsageError(f"{flag} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: cannot write in {folder} (permission denied)")
+
+
+def build_model(args: argparse.Namespace, net):
+    """The spec's nn.Module on `--device`, initialised (zero-init residual if asked)."""
+    from resnet_dsl.backends.torch import build_module
+
+    return build_module(net, device=args.device, zero_init_residual=args.zero_init_residual)
+
+
+@dataclass(frozen=True)
+class ForwardCheck:
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    first_seconds: float    # includes torch's one-time setup (kernels, lazy imports)
+    seconds: float          # a second pass
+    device: str
+
+    def describe(self) -> str:
+        what = "shapes only" if self.device == "meta" else "one image, eval mode"
+        return (f"forward: {'x'.join(map(str, self.input_shape))} -> "
+                f"{'x'.join(map(str, self.output_shape))} on {self.device} in "
+                f"{self.seconds * 1e3:,.1f} ms ({what}; the first pass, with torch's one-time "
+                f"setup, {self.first_seconds * 1e3:,.0f} ms)")
+
+
+def prove_forward(model, net, device: str) -> ForwardCheck:
+    """Run one image through `model` twice in eval mode; check the output shape is the IR's."""
+    import torch
+
+    shape = (1, *net.input_shape)
+    x = torch.empty(shape, device="meta") if device == "meta" else torch.randn(shape, device=device)
+    training = model.training
+    model.eval()
+    times = []
+    try:
+        with torch.inference_mode():
+            for _ in range(2):
+                start = time.perf_counter()
+                y = model(x)
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - start)
+    finally:
+        model.train(training)
+    expected = (1, *net.output_shape)
+    if tuple(y.shape) != expected:  # the IR's shape pass and torch disagree: an rnetc bug
+        raise RuntimeError(f"rnetc bug: the model's output is {tuple(y.shape)}, the IR says "
+                           f"{expected}")
+    return ForwardCheck(shape, tuple(y.shape), times[0], times[1], device)
+
+
+def describe_zero_init(model) -> str:
+    from resnet_dsl.backends.torch import Residual
+
+    count = sum(1 for m in model.modules() if isinstance(m, Residual) and m.last_bn is not None)
+    if count == 0:
+        return "zero-init residual: no residual branch here ends in a BN; nothing zeroed"
+    return f"zero-init residual: the last BN of {count} residual branches zeroed"
+
+
+def write_outputs(args: argparse.Namespace, model, net) -> None:
+    """Write -o (weights) and --emit-python (source), each atomically."""
+    from resnet_dsl import __version__
+
+    if args.output is not None:
+        from resnet_dsl.backends.torch import save_weights
+
+        metadata = {"network": net.name, "spec": Path(net.file).name, "rnetc": __version__}
+        try:
+            path = save_weights(model, args.output, metadata=metadata)
+        except OSError as exc:
+            raise UsageError(f"-o {args.output}: cannot write it ({exc.strerror or exc})") from None
+        print(f"weights: {path} ({net.totals.params:,} parameters, "
+              f"{path.stat().st_size / 2**20:,.1f} MiB)")
+    if args.emit_python is not None:
+        from resnet_dsl.backends.torch import emit_python
+        from resnet_dsl.files import write_text_atomic
+
+        source = emit_python(net)
+        try:
+            path = write_text_atomic(args.emit_python, source)
+        except OSError as exc:
+            raise UsageError(f"--emit-python {args.emit_python}: cannot write it "
+                             f"({exc.strerror or exc})") from None
+        model_class = re.findall(r"^class (\w+)\(", source, re.M)[-1]
+        print(f"python: {path} (class {model_class}; needs only torch)")
