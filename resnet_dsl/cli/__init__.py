@@ -16,16 +16,17 @@ from resnet_dsl.cli.common import UsageError, report_error
 from resnet_dsl.errors import RnetError
 
 # Modules under resnet_dsl/cli/, in the order `rnetc --help` lists them.
-COMMANDS = ("check", "summary", "ir", "compile", "prelude", "explain")
+COMMANDS = ("check", "summary", "ir", "compile", "train", "eval", "prelude", "explain")
 
 EPILOG = """\
 examples:
   rnetc check specs/*.rnet
   rnetc summary specs/cifar50.rnet --set k=2
   rnetc ir specs/resnet18.rnet --json
+  rnetc compile specs/cifar_resnet20.rnet --train --epochs 4
 
-Run `rnetc COMMAND --help` for a command's options. Exit codes: 0 ok, 1 spec errors,
-2 usage errors.
+Run `rnetc COMMAND --help` for a command's options. Exit codes: 0 ok, 1 spec (or data)
+errors, 2 usage errors, 130 interrupted (a training run saves its checkpoint first).
 """
 
 

@@ -14,8 +14,9 @@ examples:
   rnetc eval specs/cifar_resnet56.rnet --weights r56.safetensors --data cifar10 --data-dir data/
   rnetc eval specs/cifar_resnet20.rnet --weights runs/r20/last.pt --ema --json
 
-A training checkpoint carries its dataset's normalisation; with plain weights the
-statistics are computed from the training split.
+A training checkpoint carries its run's data options (dataset, folder, subset,
+synthetic size and seed) and normalisation, which are the defaults here; with plain
+weights the statistics are computed from the training split.
 """
 
 
@@ -31,9 +32,11 @@ def register(sub) -> None:
     p.add_argument("--weights", required=True, metavar="FILE",
                    help="best.pt / last.pt of a run, or a .safetensors/.pt/.pth state dict")
     p.add_argument("--data", choices=SOURCES, default=None,
-                   help="the dataset (default: the checkpoint's, else digits)")
-    p.add_argument("--data-dir", metavar="DIR", help="where cifar10/cifar100/folder data is")
-    p.add_argument("--subset", type=int, metavar="N", help="only the first N test images")
+                   help="the dataset (default: the training run's, else digits)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="where cifar10/cifar100/folder data is (default: the training run's)")
+    p.add_argument("--subset", type=int, metavar="N",
+                   help="only the first N test images (default: the training run's)")
     p.add_argument("-b", "--batch-size", type=int, default=256, metavar="N", help="default: 256")
     p.add_argument("--device", default="auto", metavar="DEV", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--ema", action="store_true", help="evaluate the checkpoint's EMA weights")
@@ -62,16 +65,22 @@ def run(args: argparse.Namespace) -> int:
     except OptionError as exc:
         raise UsageError(str(exc)) from None
     model = build_module(net, device="cpu")
-    info = load_eval_weights(model, args.weights, ema=args.ema)
-    name = args.data or (info or {}).get("name") or "digits"
+    run_info = load_eval_weights(model, args.weights, ema=args.ema)
+    trained = run_info.get("config", {})   # the run's data options are the defaults
+    name = args.data or trained.get("data") or "digits"
+    same_data = trained.get("data") == name
+    data_dir = args.data_dir or (trained.get("data_dir") if same_data else None)
     num_classes = net.output_shape[0] if net.output_shape and len(net.output_shape) == 1 else None
     data = load_data(name, input_shape=tuple(net.input_shape), num_classes=num_classes or 10,
-                     data_dir=Path(args.data_dir) if args.data_dir else None)
+                     data_dir=Path(data_dir) if data_dir else None,
+                     synthetic_size=trained.get("synthetic_size", 10_000) if same_data else 10_000,
+                     seed=trained.get("seed", 0) if same_data else 0)
     check_fit(data, tuple(net.input_shape), num_classes)
-    test = data.test.head(args.subset) if args.subset else data.test
+    subset = args.subset or (trained.get("subset") if same_data else None)
+    test = data.test.head(subset) if subset else data.test
     mean, std = data.mean, data.std
-    if info and info.get("name") == name:  # normalise exactly as the run did
-        mean, std = tuple(info["mean"]), tuple(info["std"])
+    if same_data and run_info.get("data"):  # normalise exactly as the run did
+        mean, std = tuple(run_info["data"]["mean"]), tuple(run_info["data"]["std"])
     model = model.to(device).eval()
     sampler = EpochSampler(len(test), batch_size=args.batch_size, shuffle=False, drop_last=False)
     loader = DeviceLoader(test, sampler, device) if test.resident else HostLoader(test, sampler, device, 4)

@@ -1,10 +1,10 @@
 """Checkpoints that survive a crash, and the random state that makes resuming exact.
 
 A checkpoint is serialised once to memory, then written to a temporary file in the
-target's folder, flushed and fsync'ed, and renamed over the target with `os.replace`
-(atomic on POSIX and Windows), and the folder is fsync'ed so the rename itself is
-durable. A process killed at any moment leaves either the old file or the new one,
-never a torn one; at worst a `.NAME.partial` file, which the next run in that folder
+target's folder, fsync'ed and renamed over the target with `os.replace` (atomic on POSIX
+and Windows; `resnet_dsl.files.write_atomic`), and the folder is fsync'ed so the rename
+itself is durable. A process killed at any moment leaves either the old file or the new one,
+never a torn one; at worst a `.NAME.XXXX.tmp` file, which the next run in that folder
 removes. Checkpoints are read with `weights_only=True`: they hold tensors, numbers,
 strings, lists and dicts only, so loading one cannot run code.
 
@@ -25,10 +25,11 @@ import numpy as np
 import torch
 
 from resnet_dsl.errors import error
+from resnet_dsl.files import write_atomic
 
 FORMAT = "rnetc-train-checkpoint"
 VERSION = 1
-PARTIAL = ".{name}.partial"
+CHECKPOINT_NAMES = ("last.pt", "best.pt")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -52,17 +53,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     >>> atomic_write(p, b"one"); atomic_write(p, b"two"); p.read_bytes(), sorted(os.listdir(p.parent))
     (b'two', ['x.bin'])
     """
-    path = Path(path)
-    tmp = path.with_name(PARTIAL.format(name=path.name))
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    path = write_atomic(path, lambda tmp: tmp.write_bytes(data))
     _fsync_dir(path.parent)
 
 
@@ -76,8 +67,10 @@ def save(state: dict, *paths: Path) -> None:
 
 
 def remove_partials(folder: Path) -> list[Path]:
-    """Delete temporary files a killed run left in `folder`; return them."""
-    found = sorted(Path(folder).glob(".*.partial")) if Path(folder).is_dir() else []
+    """Delete temporary checkpoint files a killed run left in `folder`; return them."""
+    folder = Path(folder)
+    found = sorted(p for name in CHECKPOINT_NAMES for p in folder.glob(f".{name}.*.tmp")) \
+        if folder.is_dir() else []
     for p in found:
         p.unlink(missing_ok=True)
     return found

@@ -48,8 +48,9 @@ def evaluate_model(model: nn.Module, loader, transform: BatchTransform, *, devic
     return {"loss": loss / n, "acc": correct / n, "top5": correct5 / n, "images": int(n)}
 
 
-def load_eval_weights(model: nn.Module, path: str | Path, *, ema: bool = False) -> dict | None:
-    """Load weights for evaluation into `model`; return the checkpoint's data description.
+def load_eval_weights(model: nn.Module, path: str | Path, *, ema: bool = False) -> dict:
+    """Load weights for evaluation into `model`; return what a training checkpoint says
+    about its run (`{"data": ..., "config": ...}`; empty for plain weights).
 
     `path` is a training checkpoint (its model, or with `ema` its EMA weights) or a plain
     weights file (.safetensors, .pt, .pth) as `rnetc compile -o` writes.
@@ -64,11 +65,11 @@ def load_eval_weights(model: nn.Module, path: str | Path, *, ema: bool = False) 
             load_weights(model, path)
         except (RuntimeError, ValueError, KeyError, OSError) as exc:
             raise error("E805", f"{path}: {str(exc).splitlines()[0]}") from None
-        return None
+        return {}
     state = checkpoint.load(path)
-    info = None
+    info: dict = {}
     if isinstance(state, dict) and state.get("format") == checkpoint.FORMAT:
-        info = state.get("data")
+        info = {"data": state.get("data") or {}, "config": state.get("config") or {}}
         if ema:
             if not state.get("ema"):
                 raise error("E805", f"{path} has no EMA weights (the run did not use --model-ema)")

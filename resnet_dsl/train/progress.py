@@ -35,7 +35,7 @@ class Progress:
             return
         if self.bar is not None:
             self.bar.set_postfix_str(f"loss {loss:.4f} acc {100 * acc:.2f}% lr {lr:.4g} "
-                                     f"{images_per_s:.0f} img/s", refresh=False)
+                                     f"{images_per_s:.0f} img/s", refresh=True)
         else:
             print(f"{self.prefix}  step {step}/{self.steps}  loss {loss:.4f}  acc {100 * acc:.2f}%  "
                   f"lr {lr:.4g}  {images_per_s:.0f} img/s", file=self.stream, flush=True)

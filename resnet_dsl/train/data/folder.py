@@ -65,7 +65,7 @@ def decode(path: Path, shape: tuple[int, int, int]) -> torch.Tensor:
             if size != img.size:
                 img = img.resize(size, Image.Resampling.BILINEAR)
             left, top = (img.width - w) // 2, (img.height - h) // 2
-            array = np.asarray(img.crop((left, top, left + w, top + h)), dtype=np.uint8)
+            array = np.array(img.crop((left, top, left + w, top + h)), dtype=np.uint8)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise UnreadableImage(f"{path}: Pillow cannot read this image ({exc})") from None
     array = array.reshape(h, w, -1)

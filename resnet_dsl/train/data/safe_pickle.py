@@ -99,12 +99,14 @@ def load_plain_pickle(path: Path):
                     "data file never holds",
             help="only plain arrays, lists, dicts and bytes are admitted; use the official files "
                  "(or the binary version of the dataset)") from None
+    except EOFError:
+        raise _damaged(path, f"the pickle is truncated ({len(data):,} bytes)") from None
     except pickle.UnpicklingError as exc:
-        if "truncated" in str(exc) or "ran out" in str(exc).lower():
-            raise _damaged(path, "the pickle is truncated") from None
+        if "truncated" in str(exc):
+            raise _damaged(path, f"the pickle is truncated ({len(data):,} bytes)") from None
         raise error("E803", f"{path}: refused to unpickle: {exc}",
                     help="use the official files (or the binary version of the dataset)") from None
-    except (EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError,
             OverflowError, MemoryError, UnicodeDecodeError) as exc:
         raise _damaged(path, f"not a readable pickle ({type(exc).__name__}: {exc})") from None
 
