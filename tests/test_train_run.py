@@ -138,8 +138,15 @@ def _free_port() -> int:
 
 def test_two_gloo_processes_match_one(tmp_path):
     """torchrun with 2 CPU processes, each taking half of every global batch of 32, with
-    SyncBatchNorm (statistics over the global batch) ends where 1 process ends."""
-    options = ["--input", "1x16x16", "--subset", "128", "-b", "32", "--epochs", "2",
+    SyncBatchNorm (statistics over the global batch), ends where 1 process ends.
+
+    The tolerance allows for float sums taken in another order. Measured on this test's
+    run (largest difference / the tensor's largest value): 7e-5 with --sync-bn, the same
+    as one process on 1 thread against 2 threads; 0.77 without it (each process's
+    BatchNorm sees 16 images). A small lr keeps eight steps from amplifying rounding:
+    at lr 0.02 one process on 1 and on 2 threads already ends 5% apart.
+    """
+    options = ["--input", "1x16x16", "--subset", "128", "-b", "32", "--epochs", "2", "--lr", "0.005",
                "--print-freq", "100", "--device", "cpu", "--hflip", "--model-ema"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
            f"--master_port={_free_port()}", "-m", "resnet_dsl", "train", str(R20), *options,
@@ -147,20 +154,17 @@ def test_two_gloo_processes_match_one(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("train loss") == 2   # rank 0 alone prints the summaries
-    torch.set_num_threads(1)
-    try:
-        assert main(["train", str(R20), *options, "--output-dir", str(tmp_path / "one")]) == 0
-    finally:
-        torch.set_num_threads(os.cpu_count() or 1)
+    assert main(["train", str(R20), *options, "--output-dir", str(tmp_path / "one")]) == 0
     two = checkpoint.load_training(tmp_path / "ddp" / "last.pt")
     one = checkpoint.load_training(tmp_path / "one" / "last.pt")
-    for name, tensor in one["model"].items():
-        other = two["model"][name]
-        assert torch.allclose(tensor.double(), other.double(), rtol=1e-4, atol=1e-5), name
-    assert set(two["ema"]) == set(one["ema"])
-    for r1, r2 in zip(one["loop"]["history"], two["loop"]["history"]):
+    for part in ("model", "ema"):
+        assert set(one[part]) == set(two[part])
+        for name, a in one[part].items():
+            a, b = a.double(), two[part][name].double()
+            assert (a - b).abs().max() <= 2e-3 * a.abs().max() + 1e-6, (part, name)
+    for r1, r2 in zip(one["loop"]["history"], two["loop"]["history"], strict=True):
         assert r1["train_loss"] == pytest.approx(r2["train_loss"], rel=1e-4)
-        assert r1["test_acc"] == pytest.approx(r2["test_acc"], abs=1 / 96 + 1e-9)
+        assert r1["test_acc"] == pytest.approx(r2["test_acc"], abs=1 / 128 + 1e-9)
 
 
 # -- the command line ------------------------------------------------------------------------------
