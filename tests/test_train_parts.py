@@ -142,7 +142,7 @@ def test_schedules(kind, lr_steps, warmup, probes):
     ({"schedule": "cosin"}, "did you mean `cosine`"),
     ({"momentum": 1.0}, "--momentum must be in [0, 1)"),
     ({"label_smoothing": 1.5}, "--label-smoothing"),
-    ({"schedule": "paper", "epochs": 3}, "--schedule paper fixes the length"),
+    ({"schedule": "paper", "lr_steps": [3.0]}, "--schedule paper fixes the milestones"),
 ])
 def test_impossible_options(values, words):
     with pytest.raises(OptionError, match=None) as info:
@@ -181,6 +181,12 @@ def test_resolved_config_reads_back(tmp_path):
     back = read_config_file(tmp_path / "config.yaml")
     assert back["epochs"] == 2 and back["lr_steps"] == [1.0] and back["resume"] is None
     assert make_config(back, {}).to_dict() == {**config.to_dict(), "resume": None}
+
+
+def test_paper_schedule_can_stop_early():
+    config = TrainConfig(schedule="paper", epochs=10)
+    apply_paper_preset(config, steps_per_epoch=390)
+    assert (config.epochs, config.max_steps) == (10, 64_000)
 
 
 # -- optimiser groups and EMA ---------------------------------------------------------------------

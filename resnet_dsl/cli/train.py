@@ -33,9 +33,9 @@ saves last.pt and exits with code 130; --resume continues exactly where it stopp
 def register(sub) -> None:
     p = sub.add_parser(
         "train", help="train the network on real data (digits, CIFAR, an image folder)",
-        description="Compile the spec, build its PyTorch model and train it: the paper's "
-                    "recipe by default (SGD, momentum 0.9, weight decay 1e-4, batch 128, lr 0.1 "
-                    "divided by 10 at half and three quarters of the run), with a progress bar, "
+        description="Compile the spec, build its PyTorch model and train it: the paper's recipe\n"
+                    "by default (SGD, momentum 0.9, weight decay 1e-4, batch 128, lr 0.1 divided\n"
+                    "by 10 at half and three quarters of the run), with a progress bar,\n"
                     "metrics.csv, curves.png and checkpoints that survive a crash.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_spec_arguments(p)
@@ -128,7 +128,7 @@ def training_config(args: argparse.Namespace, *, device: str | None = None):
 
     from resnet_dsl.train.config import OptionError, TrainConfig, make_config, read_config_file
 
-    names = {f.name for f in fields(TrainConfig)} - {"explicit"}
+    names = {f.name for f in fields(TrainConfig)}
     cli = {name: getattr(args, name) for name in names if hasattr(args, name)}
     if device is not None:
         cli["device"] = device

@@ -3,7 +3,7 @@
 Every field is a command-line flag of the same name (`batch_size` is `--batch-size`) and
 a key of a config file (`batch-size:` or `batch_size:`). Precedence, lowest first: the
 defaults below, the data source's defaults (where a field is None: epochs, flips,
-crop padding), the `--schedule paper` preset, the config file, the command line.
+crop padding), the config file, the command line.
 `OUTPUT_DIR/config.yaml` records the resolved options of a run and can be passed back
 with --config. The defaults are the paper's recipe (He et al. 2015): SGD with momentum
 0.9, weight decay 1e-4, batch 128, lr 0.1 divided by 10 at half and three quarters of
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,8 @@ SCHEDULES = ("multistep", "cosine", "paper")
 LOADERS = ("auto", "device", "dataloader")
 AMP_DTYPES = ("bfloat16", "float16")
 
-# --schedule paper: lr 0.1, /10 at 32k and 48k iterations, stop at 64k, batch 128, wd 1e-4.
-PAPER = {"lr": 0.1, "momentum": 0.9, "wd": 1e-4, "batch_size": 128}
+# --schedule paper: lr 0.1, /10 at 32k and 48k iterations, stop at 64k, batch 128, wd 1e-4
+# (the defaults below are these values).
 PAPER_MILESTONES = (32_000, 48_000)
 PAPER_STEPS = 64_000
 
@@ -87,7 +87,6 @@ class TrainConfig:
     resume: str | None = None
     print_freq: int = 20
     tensorboard: bool | None = None
-    explicit: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def check(self) -> None:
         """Raise OptionError naming every option whose value is impossible."""
@@ -96,9 +95,7 @@ class TrainConfig:
             raise OptionError("; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("explicit")
-        return out
+        return asdict(self)
 
 
 def option(name: str) -> str:
@@ -146,16 +143,13 @@ def _problems(c: TrainConfig):
             yield f"{option(name)} must be {what}, got {getattr(c, name)}"
     if c.lr_steps is not None and any(not (s > 0) for s in c.lr_steps):
         yield f"--lr-steps must be positive epochs, got {c.lr_steps}"
-    if c.schedule == "paper" and "epochs" in c.explicit:
-        yield ("--schedule paper fixes the length (64k iterations); drop --epochs, or use "
-               "--schedule multistep (milestones at half and three quarters of --epochs)")
-    if c.schedule == "paper" and "lr_steps" in c.explicit:
+    if c.schedule == "paper" and c.lr_steps is not None:
         yield "--schedule paper fixes the milestones (32k and 48k iterations); drop --lr-steps"
 
 
 # -- config files ------------------------------------------------------------------------
 def field_types() -> dict[str, str]:
-    return {f.name: str(f.type) for f in fields(TrainConfig) if f.name != "explicit"}
+    return {f.name: str(f.type) for f in fields(TrainConfig)}
 
 
 def _coerce(name: str, value: Any, where: str) -> Any:
@@ -230,25 +224,24 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def make_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> TrainConfig:
-    """Defaults, then the config file, then the command line; records what was explicit.
+    """Defaults, then the config file, then the command line.
 
     >>> c = make_config({"epochs": 3, "lr": 0.2}, {"lr": 0.05})
-    >>> c.epochs, c.lr, sorted(c.explicit)
-    (3, 0.05, ['epochs', 'lr'])
+    >>> c.epochs, c.lr
+    (3, 0.05)
     """
-    values = {**file_values, **cli_values}
-    config = TrainConfig(**values)
-    config.explicit = set(values)
-    return config
+    return TrainConfig(**{**file_values, **cli_values})
 
 
 def apply_paper_preset(config: TrainConfig, steps_per_epoch: int) -> None:
-    """`--schedule paper`: the recipe's values where not given, length in iterations."""
-    for name, value in PAPER.items():
-        if name not in config.explicit:
-            setattr(config, name, value)
+    """`--schedule paper`: stop at 64k iterations (sooner with --max-steps or --epochs).
+
+    The recipe's other values (lr 0.1, momentum 0.9, wd 1e-4, batch 128) are the
+    defaults already; options given explicitly keep their values.
+    """
     config.max_steps = config.max_steps or PAPER_STEPS
-    config.epochs = math.ceil(config.max_steps / steps_per_epoch)
+    if config.epochs is None:
+        config.epochs = math.ceil(config.max_steps / steps_per_epoch)
 
 
 def dump_yaml(config: TrainConfig, header: str = "") -> str:
