@@ -20,6 +20,9 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(PY) -m resnet_dsl fmt --check specs resnet_dsl/frontend/prelude.rnet
 
 docs: venv
 	$(PY) -m resnet_dsl.catalog > docs/errors.md
+	$(PY) scripts/gallery.py
+	$(PY) scripts/gen_textmate.py

@@ -234,7 +234,8 @@ def markdown() -> str:
              "", "Exit codes: 0 success, 1 errors in the spec (or data), 2 a wrong command line.",
              ""]
     for e in CATALOG:
-        lines += [f"## {e.code}: {e.title}", "", e.explanation, "", "```rnet", e.example, "```",
+        fence = "```rnet" if e.example_is_spec else "```text"
+        lines += [f"## {e.code}: {e.title}", "", e.explanation, "", fence, e.example, "```",
                   "", f"**Fix.** {e.fix}", ""]
     return "\n".join(lines)
 

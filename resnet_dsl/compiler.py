@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from resnet_dsl.errors import RnetError
+from resnet_dsl.errors import Diagnostic, RnetError
 from resnet_dsl.frontend.lower import lower
 from resnet_dsl.frontend.source import Program, load_program
 from resnet_dsl.ir.graph import Network
@@ -56,6 +56,12 @@ def compile_network(spec: str | os.PathLike | Program, *, network: str | None = 
                 run_pass(net, diagnostics, limits)
         if diagnostics:
             raise RnetError(diagnostics)
+    except RecursionError:
+        # A backstop: nesting limits stop real and fuzzed specs well before this.
+        exc = RnetError(Diagnostic("E601", "the spec nests too deeply (blocks within blocks "
+                                   "within ifs)", None, "reduce the nesting"))
+        exc.sources = program.sources
+        raise exc from None
     except RnetError as exc:
         exc.sources = program.sources
         raise

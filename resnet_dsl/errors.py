@@ -13,7 +13,7 @@ import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from collections.abc import Iterable
 
 PRELUDE_NAME = "<prelude>"
 
@@ -88,7 +88,7 @@ class RnetError(Exception):
     def codes(self) -> list[str]:
         return [d.code for d in self.diagnostics]
 
-    def render(self, sources: "SourceLookup | None" = None, color: bool = False) -> str:
+    def render(self, sources: SourceLookup | None = None, color: bool = False) -> str:
         sources = sources or self.sources
         return "\n".join(render(d, sources, color) for d in self.diagnostics)
 

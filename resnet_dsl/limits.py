@@ -17,7 +17,9 @@ class Limits:
     max_file_bytes: int = 1 << 20          # one spec file (1 MiB)
     max_import_depth: int = 16             # nested imports
     max_block_depth: int = 32              # blocks calling blocks
-    max_layers: int = 100_000              # nodes in the lowered IR
+    max_nesting: int = 100                 # syntax nesting: braces, parentheses, operators
+    max_layers: int = 10_000               # nodes in the lowered IR (ResNet-1001: 3,340)
+    max_steps: int = 50_000                # statements run while lowering (loops of block calls)
     max_repeats: int = 10_000              # blocks in one stage
     max_channels: int = 65_536             # any layer's width
     max_spatial: int = 16_384              # input height/width, kernel size
@@ -25,7 +27,7 @@ class Limits:
     max_activation_bytes: int = 64 << 30   # fp32 forward activations for one image
     max_number: int = 1 << 62              # any integer a spec computes
 
-    def with_overrides(self, **changes: int) -> "Limits":
+    def with_overrides(self, **changes: int) -> Limits:
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
         if unknown:

@@ -6,6 +6,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "specs"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(REPO))
 
 
 def spec_files():

@@ -16,14 +16,18 @@ from resnet_dsl.cli.common import UsageError, report_error
 from resnet_dsl.errors import RnetError
 
 # Modules under resnet_dsl/cli/, in the order `rnetc --help` lists them.
-COMMANDS = ("check", "summary", "ir", "compile", "train", "eval", "prelude", "explain")
+COMMANDS = ("check", "summary", "ir", "compile", "train", "eval", "draw", "fmt", "schema", "lsp",
+            "prelude", "explain")
 
 EPILOG = """\
 examples:
   rnetc check specs/*.rnet
   rnetc summary specs/cifar50.rnet --set k=2
   rnetc ir specs/resnet18.rnet --json
-  rnetc compile specs/cifar_resnet20.rnet --train --epochs 4
+  rnetc compile specs/resnet50.rnet -o resnet50.safetensors --emit-python resnet50.py
+  rnetc draw specs/resnet101.rnet -o resnet101.svg
+  rnetc fmt --check specs/
+  rnetc compile specs/cifar_resnet20.rnet --train
 
 Run `rnetc COMMAND --help` for a command's options. Exit codes: 0 ok, 1 spec (or data)
 errors, 2 usage errors, 130 interrupted (a training run saves its checkpoint first).

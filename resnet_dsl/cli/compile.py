@@ -18,8 +18,6 @@ from pathlib import Path
 from resnet_dsl.cli.common import UsageError, add_spec_arguments, compile_args
 from resnet_dsl.cli.train import add_training_arguments, exit_code, train_network
 
-WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")  # = backends.torch.weights (no torch here)
-
 EPILOG = """\
 examples:
   rnetc compile specs/resnet50.rnet --device meta
@@ -88,6 +86,8 @@ def check_outputs(args: argparse.Namespace) -> None:
         if not torch.cuda.is_available():
             raise UsageError(f"--device cuda: torch {torch.__version__} sees no CUDA device here")
     if args.output is not None:
+        from resnet_dsl.backends.torch.weights import WEIGHT_SUFFIXES
+
         if Path(args.output).suffix.lower() not in WEIGHT_SUFFIXES:
             raise UsageError(f"-o {args.output}: weights are written as "
                              f"{', '.join(WEIGHT_SUFFIXES)} files")
@@ -109,6 +109,8 @@ def _check_writable(path: str, flag: str) -> None:
     folder = target.parent
     if target.is_dir():
         raise UsageError(f"{flag} {path}: is a folder")
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{flag} {path}: {folder} is not a folder")
     if not folder.is_dir():
         raise UsageError(f"{flag} {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):

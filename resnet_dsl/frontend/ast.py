@@ -41,22 +41,22 @@ class Name:
 @dataclass(frozen=True, slots=True)
 class Binary:
     op: str  # + - * // % / == != < <= > >= and or
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class Unary:
     op: str  # - + not
-    operand: "Expr"
+    operand: Expr
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class FuncCall:
     name: str
-    args: tuple["Expr", ...]
+    args: tuple[Expr, ...]
     span: Span
     name_span: Span
 
@@ -111,8 +111,8 @@ class Require:
 @dataclass(frozen=True, slots=True)
 class If:
     condition: Expr
-    then: tuple["Stmt", ...]
-    otherwise: tuple["Stmt", ...] | None
+    then: tuple[Stmt, ...]
+    otherwise: tuple[Stmt, ...] | None
     span: Span
 
 
@@ -125,7 +125,7 @@ class Input:
 @dataclass(frozen=True, slots=True)
 class Section:
     kind: str  # "stem" | "head"
-    body: tuple["Stmt", ...]
+    body: tuple[Stmt, ...]
     span: Span
 
 

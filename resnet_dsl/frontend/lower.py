@@ -90,6 +90,7 @@ class _BlockState:
     add: str | None = None
     part: ir.Part = "main"
     proj_bn: bool = True
+    members: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -192,6 +193,7 @@ class _Lowerer:
         self.namers: dict[str, Namer] = {"": Namer()}
         self.current: str | None = None
         self.input_span: Span | None = None
+        self.steps = 0
 
     # -- entry --------------------------------------------------------------------------
     def run(self, net: ast.NetworkDef, overrides: dict[str, object],
@@ -225,7 +227,7 @@ class _Lowerer:
         return Lowered(network, self.diags)
 
     def _aborted(self) -> bool:
-        return any(d.code == "E601" for d in self.diags)
+        return any(d.code in ("E401", "E601", "E602") for d in self.diags)
 
     def _bind_network(self, net: ast.NetworkDef, overrides: dict[str, object]) -> Env:
         env = Env()
@@ -263,13 +265,22 @@ class _Lowerer:
     # -- statements ---------------------------------------------------------------------
     def _body(self, stmts: tuple[ast.Stmt, ...], ctx: _Ctx) -> None:
         for stmt in stmts:
+            self.steps += 1
+            if self.steps > self.limits.max_steps:
+                self._report(RnetError(Diagnostic(
+                    "E601", f"lowering ran more than {self.limits.max_steps:,} statements "
+                    "(blocks calling blocks too many times?)", stmt.span,
+                    "raise Limits.max_steps if this is really meant")), ctx.trace)
+                raise _Abort()
             try:
                 self._stmt(stmt, ctx)
             except Poisoned:
                 continue
             except RnetError as exc:
                 self._report(exc, ctx.trace)
-                if any(d.code in ("E601", "E602") for d in exc.diagnostics):
+                # Past a limit, or a failed `require` (the spec's own assumptions do not
+                # hold), going on would only produce noise.
+                if any(d.code in ("E401", "E601", "E602") for d in exc.diagnostics):
                     raise _Abort() from None
 
     def _stmt(self, stmt: ast.Stmt, ctx: _Ctx) -> None:
@@ -572,9 +583,8 @@ class _Lowerer:
             if state.fork is not None or state.add is not None:
                 raise fail("E306", "`fork` must come once, before `add`", call.span)
             state.fork = self.current
-            for node in self.nodes.values():
-                if node.block == state.name:
-                    node.part = "pre"
+            for name in state.members:
+                self.nodes[name].part = "pre"
             return
         if state.add is not None:
             raise fail("E306", "a block has one `add`", call.span)
@@ -592,12 +602,16 @@ class _Lowerer:
         local = self.namers[ctx.scope].take(label, call.alias, call.alias_span or call.span)
         name = f"{ctx.scope}.{local}" if ctx.scope else local
         block = ctx.block
-        node = cls(name=name, inputs=[self.current], span=call.span, trace=list(ctx.trace),
+        # The attributes were checked by `bind_layer` and the range checks above, so the
+        # node is built without re-validation (lowering makes thousands of them).
+        node = cls.model_construct(name=name, inputs=[self.current], span=call.span, trace=list(ctx.trace),
                    section=ctx.section, stage=ctx.stage,
                    block=block.name if block else None, part=block.part if block else None,
                    **attrs)
         self.nodes[name] = node
         self.current = name
+        if block is not None:
+            block.members.append(name)
         return node
 
     # -- values -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ diagnostics (code E001) that say what was found and what would have been accepte
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import lark
@@ -57,9 +58,30 @@ class _Layout:
             yield tok
 
 
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A `# ...` comment. The grammar ignores comments; the formatter needs them back."""
+
+    text: str     # from `#` to the end of the line, newline excluded
+    line: int     # 1-based, like `Span`
+    column: int
+
+
+class _CommentSink:
+    """Lexer callback: lark calls it for every COMMENT token, ignored or not."""
+
+    def __init__(self) -> None:
+        self.comments: list[Comment] = []
+
+    def __call__(self, tok: Token) -> Token:
+        self.comments.append(Comment(tok.value.rstrip("\r"), tok.line, tok.column))
+        return tok
+
+
 @functools.lru_cache(maxsize=1)
-def _parser() -> tuple[lark.Lark, _Layout]:
+def _parser() -> tuple[lark.Lark, _Layout, _CommentSink]:
     layout = _Layout()
+    sink = _CommentSink()
     parser = lark.Lark(
         grammar_path().read_text(encoding="utf-8"),
         parser="lalr",
@@ -67,13 +89,14 @@ def _parser() -> tuple[lark.Lark, _Layout]:
         propagate_positions=True,
         maybe_placeholders=True,
         postlex=layout,
+        lexer_callbacks={"COMMENT": sink},
     )
-    return parser, layout
+    return parser, layout, sink
 
 
 def keywords() -> list[str]:
     """The language's reserved words, read from the grammar (for editors and docs)."""
-    parser, _ = _parser()
+    parser, _, _ = _parser()
     words = set()
     for term in parser.terminals:
         pattern = term.pattern
@@ -82,24 +105,54 @@ def keywords() -> list[str]:
     return sorted(words)
 
 
-def parse(text: str, file: str) -> ast.Module:
-    """Parse one file's text. Raises `RnetError` (E001) on a syntax error.
+def parse(text: str, file: str, max_nesting: int = 100) -> ast.Module:
+    """Parse one file's text. Raises `RnetError` (E001) on a syntax error, and E601 when
+    the text nests deeper than `max_nesting` (operators, parentheses, braces), which no
+    real spec does and which would otherwise exhaust the recursion of later stages.
 
     >>> m = parse('network tiny { input 3x8x8; conv 3x3 4 }', 'tiny.rnet')
     >>> m.networks[0].name
     'tiny'
     """
-    parser, layout = _parser()
+    return parse_with_comments(text, file, max_nesting)[0]
+
+
+def parse_with_comments(text: str, file: str, max_nesting: int = 100
+                        ) -> tuple[ast.Module, tuple[Comment, ...]]:
+    """Parse one file and also return its comments, in source order (for `rnetc fmt`).
+
+    >>> module, comments = parse_with_comments('# tiny\\nnetwork t { input 1x2x2 }  # ok', 't.rnet')
+    >>> [(c.text, c.line, c.column) for c in comments]
+    [('# tiny', 1, 1), ('# ok', 2, 28)]
+    """
+    parser, layout, sink = _parser()
+    sink.comments = []
     try:
         tree = parser.parse(text)
     except UnexpectedInput as exc:
         raise RnetError(_syntax_diagnostic(exc, text, file, layout, parser)) from None
+    _check_nesting(tree, file, max_nesting)
+    comments = tuple(sink.comments)
     try:
-        return _ToAst(file).transform(tree)
+        return _ToAst(file).transform(tree), comments
     except VisitError as exc:  # a literal the transformer rejects (bad escape, ...)
         if isinstance(exc.orig_exc, RnetError):
             raise exc.orig_exc from None
         raise
+
+
+def _check_nesting(tree: lark.Tree, file: str, limit: int) -> None:
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            meta = node.meta
+            span = Span(file, meta.line, meta.column, meta.line, meta.column + 1) \
+                if not meta.empty else None
+            raise RnetError(Diagnostic(
+                "E601", f"the spec nests deeper than {limit} levels", span,
+                "split the expression with `let`s, or flatten the nesting"))
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, lark.Tree))
 
 
 # ---- syntax errors ---------------------------------------------------------------

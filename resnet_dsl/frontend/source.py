@@ -26,7 +26,7 @@ class BlockRef:
     """A block definition and the file whose scope its body is resolved in."""
 
     definition: ast.BlockDef
-    file: "SourceFile"
+    file: SourceFile
 
 
 @dataclass(eq=False)
@@ -37,7 +37,7 @@ class SourceFile:
     directory: Path | None
     real_path: Path | None = None
     blocks: dict[str, BlockRef] = field(default_factory=dict)  # visible in this file
-    networks: dict[str, "ast.NetworkDef | ast.NetworkAlias"] = field(default_factory=dict)
+    networks: dict[str, ast.NetworkDef | ast.NetworkAlias] = field(default_factory=dict)
 
     def own_blocks(self) -> dict[str, BlockRef]:
         return {b.name: BlockRef(b, self) for b in self.module.blocks}
@@ -51,7 +51,7 @@ class Program:
     files: list[SourceFile]
     sources: SourceLookup
 
-    def network(self, name: str | None = None) -> "ast.NetworkDef | ast.NetworkAlias":
+    def network(self, name: str | None = None) -> ast.NetworkDef | ast.NetworkAlias:
         """The network to compile: `name`, else the only one, else the one named like the file."""
         networks = self.main.module.networks
         if name is not None:
@@ -98,8 +98,11 @@ def load_program(path: str | os.PathLike | None = None, *, text: str | None = No
     """
     loader = _Loader(limits, search_paths)
     loader.sources.add(PRELUDE_NAME, prelude().text)
-    real = Path(path).resolve() if path is not None else None
     try:
+        try:
+            real = Path(path).resolve() if path is not None else None
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise RnetError(Diagnostic("E002", f"cannot read {os.fspath(path)!r}: {exc}")) from None
         if text is None:
             if path is None:
                 raise TypeError("load_program needs a path or text")
@@ -111,6 +114,7 @@ def load_program(path: str | os.PathLike | None = None, *, text: str | None = No
             directory = Path.cwd().resolve() if path is None else Path(path).resolve().parent
             _check_size(text.encode("utf-8", "replace"), display, None, limits)
         loader.roots = [directory, *(Path(p).resolve() for p in search_paths)]
+        loader.main_name = display
         main = loader.load(text, display, directory, real, stack=())
         if loader.diagnostics:
             raise RnetError(loader.diagnostics)
@@ -131,6 +135,7 @@ class _Loader:
     def __init__(self, limits: Limits, search_paths) -> None:
         self.limits = limits
         self.roots: list[Path] = []
+        self.main_name = ""
         self.by_real_path: dict[Path, SourceFile] = {}
         self.files: list[SourceFile] = []
         self.sources = SourceLookup()
@@ -152,8 +157,9 @@ class _Loader:
         except FileNotFoundError:
             code = "E501" if span else "E002"
             raise RnetError(Diagnostic(code, f"cannot find {display}", span)) from None
-        except OSError as exc:
-            raise RnetError(Diagnostic("E002", f"cannot read {display}: {exc.strerror}", span)) from None
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise RnetError(Diagnostic("E002", f"cannot read {display}: {reason}", span)) from None
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -164,7 +170,7 @@ class _Loader:
     def load(self, text: str, display: str, directory: Path, real: Path | None,
              stack: tuple[Path, ...]) -> SourceFile:
         self.sources.add(display, text)
-        module = parse(text, display)
+        module = parse(text, display, self.limits.max_nesting)
         sf = SourceFile(display, text, module, directory, real)
         if real is not None:
             self.by_real_path[real] = sf
@@ -223,12 +229,13 @@ class _Loader:
         target = (importer.directory / raw)
         try:
             real = target.resolve(strict=False)
-        except (OSError, RuntimeError):
+        except (OSError, RuntimeError, ValueError):  # NUL bytes, symlink loops
             self.diagnostics.append(Diagnostic("E501", f"cannot resolve import `{imp.path}`", imp.span))
             return None
         if not any(real == root or root in real.parents for root in self.roots):
             self.diagnostics.append(Diagnostic(
-                "E503", f"import `{imp.path}` leads outside the spec's folder ({self.roots[0]})",
+                "E503", f"import `{imp.path}` leads outside the spec's folder "
+                f"({os.path.dirname(self.main_name) or '.'})",
                 imp.span, "keep imported specs beside the importing spec, or pass a search path"))
             return None
         if real in stack or real == importer.real_path:

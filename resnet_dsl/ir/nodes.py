@@ -9,7 +9,7 @@ output shape, parameter count and MACs. Nodes hold data only; passes compute.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -126,8 +126,7 @@ class ZeroPad(NodeBase):
 
 
 Node = Annotated[
-    Union[InputNode, Conv, BatchNorm, Activation, Pool, GlobalPool, Dropout, Flatten, Linear,
-          Add, ZeroPad],
+    InputNode | Conv | BatchNorm | Activation | Pool | GlobalPool | Dropout | Flatten | Linear | Add | ZeroPad,
     Field(discriminator="op"),
 ]
 

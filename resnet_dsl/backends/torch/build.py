@@ -3,7 +3,8 @@
 The plan (plan.py) says which module each layer is and how blocks nest; this file makes
 the modules: first on the meta device (no memory, no random numbers), then, unless the
 caller asked for meta, allocated empty on the target device and initialised once
-(init.py). State-dict names are the IR's node names.
+(init.py), where torchvision's constructor draws every weight twice. State-dict names
+are the IR's node names.
 """
 
 from __future__ import annotations
@@ -52,9 +53,23 @@ def build_module(net: Network, *, device: str | torch.device | None = None,
     model.network_name = plan.name
     model.input_shape = plan.input_shape
     if target.type != "meta":
-        model.to_empty(device=target)
+        _allocate(model, target)
         init_weights(model, zero_init_residual=zero_init_residual)
     return model
+
+
+def _allocate(model: nn.Module, device: torch.device) -> None:
+    """`model.to_empty(device=device)` without its per-tensor bookkeeping, which costs
+    ~10 us a tensor: half the build time of a CIFAR ResNet. Safe here because the modules
+    are brand new: no hooks, optimisers or shared tensors to keep in step."""
+    for module in model.modules():
+        for name, p in module._parameters.items():
+            if p is not None:
+                module._parameters[name] = nn.Parameter(
+                    torch.empty(p.shape, dtype=p.dtype, device=device), p.requires_grad)
+        for name, b in module._buffers.items():
+            if b is not None:
+                module._buffers[name] = torch.empty(b.shape, dtype=b.dtype, device=device)
 
 
 def _layer(layer: LayerPlan, factory: dict) -> nn.Module:

@@ -107,33 +107,32 @@ class _Parameters:
     """
 
     def __init__(self, blocks: list[BlockPlan], class_names: set[str]) -> None:
-        self.blocks = blocks
         self.avoid = _GLOBALS | class_names
-        self.vectors: dict[str, tuple] = {}
-        self.family: dict[str, str] = {}
+        self.vectors: dict[str, tuple] = {}   # parameter -> its value in each block
+        self.family: dict[str, str] = {}      # parameter -> "channels", "stride", ...
         first = blocks[0].args
         self.arg_order = [_identifier(a, self.avoid) for a in first]
-        self.args = [(_identifier(a, self.avoid), tuple(b.args.get(a) for b in blocks))
+        self.args = [(_identifier(a, self.avoid), _typed_all(tuple(b.args.get(a) for b in blocks)))
                      for a, v in first.items() if not isinstance(v, bool)]
 
     def expr(self, vector: tuple, arg: str, path: str) -> str | None:
         """The parameter that holds `vector`, or None where it is one constant."""
-        if len(set(map(_typed, vector))) == 1:
+        typed = _typed_all(vector)
+        if len(set(typed)) == 1:
             return None
         family = "channels" if arg in _CHANNEL_FIELDS else arg
-        typed = tuple(map(_typed, vector))
-        matches = [name for name, values in self.args if tuple(map(_typed, values)) == typed]
+        matches = [name for name, values in self.args if values == typed]
         if matches:
             return self.claim(arg if arg in matches else matches[0], vector, family)
         for name, values in self.vectors.items():
-            if tuple(map(_typed, values)) == typed and self.family[name] == family:
+            if _typed_all(values) == typed and self.family[name] == family:
                 return name
         return self.claim(_identifier(f"{path.replace('.', '_')}_{arg}", self.avoid), vector,
-                           family)
+                          family)
 
     def claim(self, name: str, vector: tuple, family: str) -> str:
         base, n = name, 1
-        while name in self.vectors and self.vectors[name] != vector:
+        while name in self.vectors and _typed_all(self.vectors[name]) != _typed_all(vector):
             n += 1
             name = f"{base}_{n}"
         self.vectors[name] = vector
@@ -141,56 +140,63 @@ class _Parameters:
         return name
 
     def ordered(self) -> list[str]:
+        """in_channels, then the block's own arguments in its order, then the others."""
         names = list(self.vectors)
-        rank = {n: (0 if n == "in_channels" else 1 + self.arg_order.index(n)
-                    if n in self.arg_order else 1 + len(self.arg_order) + names.index(n))
-                for n in names}
-        return sorted(names, key=rank.__getitem__)
+
+        def rank(name: str) -> tuple[int, int]:
+            if name == "in_channels":
+                return (0, 0)
+            if name in self.arg_order:
+                return (1, self.arg_order.index(name))
+            return (2, names.index(name))
+
+        return sorted(names, key=rank)
+
+
+_OUTPUT_FIELD = {"Conv2d": "out_channels", "Linear": "out_features", "ZeroPad": "out_channels"}
+
+Channels = tuple[str, tuple] | None
+"""A layer's output channel count as (code, its value in each block); None after flatten."""
 
 
 def _block_class(name: str, blocks: list[BlockPlan], class_names: set[str]) -> _BlockClass:
     out = _BlockClass(name, blocks)
     params = _Parameters(blocks, class_names)
-    inputs = tuple(b.in_channels for b in blocks)
-    start: tuple[str, tuple] | None = None  # (code, values) of the block input's channels
-    if None not in inputs:
-        start = (_literal(inputs[0]) if len(set(inputs)) == 1 else
-                 params.claim("in_channels", inputs, "channels"), inputs)
-    per_block = [_segments(b) for b in blocks]
-    channels = {"pre": start}
-    for index, (segment, layers) in enumerate(per_block[0]):
-        if segment == "main":
-            channels["main"] = channels["fork"]
-        elif segment == "shortcut":
-            channels["shortcut"] = channels["fork"] if blocks[0].shortcut_reads_fork else start
-        elif segment == "post":
-            channels["post"] = channels["main_out"]
-        current = channels[segment]
-        for position, (path, layer) in enumerate(layers):
-            arg_values = [dict(per_block[i][index][1][position][1].args) for i in range(len(blocks))]
+    segments = [_segments(b) for b in blocks]  # the same structure in every block
+
+    def walk(index: int, channels: Channels) -> Channels:
+        """Write the arguments of segment `index`'s layers; return its output channels."""
+        for position, (path, layer) in enumerate(segments[0][index][1]):
+            values = [dict(s[index][1][position][1].args) for s in segments]
             for arg, _ in layer.args:
-                vector = tuple(values[arg] for values in arg_values)
-                if arg in _INPUT_FIELDS and current is not None and current[1] == vector:
-                    code = current[0]
+                vector = tuple(v[arg] for v in values)
+                if arg in _INPUT_FIELDS and channels is not None and channels[1] == vector:
+                    code = channels[0]
                 else:
                     code = params.expr(vector, arg, path)
                 if code is not None:
                     out.exprs[(path, arg)] = code
-            produced = {"Conv2d": "out_channels", "Linear": "out_features",
-                        "ZeroPad": "out_channels"}.get(layer.module)
+            produced = _OUTPUT_FIELD.get(layer.module)
             if produced:
-                vector = tuple(values[produced] for values in arg_values)
-                current = (out.exprs.get((path, produced), _literal(vector[0])), vector)
+                vector = tuple(v[produced] for v in values)
+                channels = (out.exprs.get((path, produced), _literal(vector[0])), vector)
             elif layer.module == "Flatten":
-                current = None
-        if segment == "pre":
-            channels["fork"] = current
-        elif segment == "main":
-            channels["main_out"] = current
-    for name in params.ordered():
-        kind = type(params.vectors[name][0])
-        out.params.append((name, "tuple[int, int]" if kind is tuple else kind.__name__))
-    out.calls = [{name: params.vectors[name][i] for name, _ in out.params}
+                channels = None
+        return channels
+
+    inputs = tuple(b.in_channels for b in blocks)
+    entry: Channels = None
+    if None not in inputs:
+        entry = (_literal(inputs[0]) if len(set(inputs)) == 1 else
+                 params.claim("in_channels", inputs, "channels"), inputs)
+    fork = walk(0, entry)                                            # pre
+    main_out = walk(1, fork)                                         # main
+    walk(2, fork if blocks[0].shortcut_reads_fork else entry)        # shortcut
+    walk(3, main_out)                                                # post
+    for param in params.ordered():
+        kind = type(params.vectors[param][0])
+        out.params.append((param, "tuple[int, int]" if kind is tuple else kind.__name__))
+    out.calls = [{param: params.vectors[param][i] for param, _ in out.params}
                  for i in range(len(blocks))]
     return out
 
@@ -379,7 +385,12 @@ def _call(layer: LayerPlan, exprs: dict[tuple[str, str], str], path: str) -> str
 
 
 def _typed(value: object) -> tuple:
+    """A value with its type, so that 1, 1.0 and True are told apart."""
     return (type(value).__name__, value)
+
+
+def _typed_all(values: tuple) -> tuple:
+    return tuple(map(_typed, values))
 
 
 def _literal(value: object) -> str:

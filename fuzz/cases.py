@@ -1,0 +1,252 @@
+"""Fuzz cases for rnetc's front end, shared by the test suite (tests/test_fuzz.py), the
+long-running driver (fuzz/run.py) and the atheris harness (fuzz/atheris_harness.py).
+
+Three sources of specs:
+  1. `grammar_specs()`: strings generated from grammar/rnet.lark itself (hypothesis' lark
+     strategy), with a vocabulary that makes names and numbers meaningful;
+  2. `structured_specs()`: plausible networks assembled from parts (user blocks, stages,
+     parameters, odd values), which get past the parser into lowering and the passes;
+  3. `mutate(text, rng)`: mutations of the shipped specs (token swaps, deletions,
+     duplications, huge/negative/zero numbers, unicode, deep nesting).
+
+The property (`check`): compiling either succeeds, giving an IR that lints and
+summarises (and, with torch, builds on the meta device with the same parameter count),
+or raises `RnetError` whose diagnostics have catalogued codes and spans inside a file;
+never another exception, never more than a second of CPU time.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from pathlib import Path
+
+from resnet_dsl.analysis.summary import format_summary
+from resnet_dsl.catalog import BY_CODE
+from resnet_dsl.compiler import compile_network
+from resnet_dsl.errors import PRELUDE_NAME, RnetError
+from resnet_dsl.frontend.signatures import LAYERS
+from resnet_dsl.frontend.source import load_program
+
+REPO = Path(__file__).resolve().parents[1]
+BLOCKS = ("basic", "bottleneck", "preact_basic", "preact_bottleneck", "wide_basic")
+PARAMS = ("n", "k", "w", "depth", "classes", "stride", "out", "planes", "groups", "drop")
+POLICIES = ("identity", "zeropad", "proj", "proj_all", "avgproj", "A", "B", "C", "D", "bogus")
+TIME_BUDGET_S = 1.0
+
+
+class PropertyViolation(AssertionError):
+    pass
+
+
+def check(text: str, folder: Path, build_meta: bool = False) -> str:
+    """Compile `text` as folder/fuzz.rnet; return "ok" or "error", or raise PropertyViolation."""
+    # CPU time, not wall time: the budget is about the work a spec can cause, and the
+    # machines that run this are shared.
+    start = time.process_time()
+    path = folder / "fuzz.rnet"
+    try:
+        net = compile_network(load_program(path, text=text, name="fuzz.rnet"))
+    except RnetError as exc:
+        outcome = "error"
+        if not exc.diagnostics:
+            raise PropertyViolation("RnetError without diagnostics") from None
+        for d in exc.diagnostics:
+            if d.code not in BY_CODE:
+                raise PropertyViolation(f"uncatalogued code {d.code}: {d.message}") from None
+            if d.span is not None:
+                _check_span(d.span, text)
+        exc.render()
+        exc.to_json()
+    except Exception as exc:  # the property: nothing else escapes
+        raise PropertyViolation(f"{type(exc).__name__}: {exc}") from exc
+    else:
+        outcome = "ok"
+        net.lint()
+        format_summary(net, depth=3)
+        if build_meta:
+            _build_on_meta(net)
+    elapsed = time.process_time() - start
+    if elapsed > TIME_BUDGET_S:
+        raise PropertyViolation(f"took {elapsed:.2f} s (budget {TIME_BUDGET_S} s)")
+    return outcome
+
+
+def _check_span(span, text: str) -> None:
+    if span.file == PRELUDE_NAME:
+        return
+    if span.file == "fuzz.rnet":
+        lines = text.splitlines() or [""]
+        if not (1 <= span.line <= len(lines) + 1 and span.column >= 1):
+            raise PropertyViolation(f"span {span} outside the file ({len(lines)} lines)")
+        return
+    if not Path(span.file).exists() and not span.file.endswith(".rnet"):
+        raise PropertyViolation(f"span in an unknown file {span.file}")
+
+
+def _build_on_meta(net) -> None:
+    try:
+        from resnet_dsl.backends.torch import build_module
+    except ImportError:  # the torch backend is optional
+        return
+    module = build_module(net, device="meta")
+    count = sum(p.numel() for p in module.parameters())
+    if count != net.totals.params:
+        raise PropertyViolation(f"meta build has {count} parameters, the IR {net.totals.params}")
+
+
+# ---- 1. from the grammar -----------------------------------------------------------
+
+
+def grammar_specs():
+    """Hypothesis strategy: strings derived from the lark grammar."""
+    import lark
+    from hypothesis import strategies as st
+    from hypothesis.extra.lark import from_lark
+
+    from resnet_dsl.frontend.parse import grammar_path
+
+    grammar = lark.Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr",
+                        lexer="contextual")
+    names = st.sampled_from(list(LAYERS) + list(BLOCKS) + list(PARAMS) + list(POLICIES))
+    explicit = {
+        "NAME": names,
+        "CALL_OPEN": names.map(lambda n: n + "("),
+        "INT": st.one_of(st.integers(0, 300).map(str), st.sampled_from(["1000000000", "99999999999999999999"])),
+        "FLOAT": st.sampled_from(["0.5", "1e-5", "0.0", "1e999", "3."]),
+        "DIMS": st.sampled_from(["3x3", "1x1", "7x7", "3x32x32", "2x2", "0x0", "1x3"]),
+        "REPEAT": st.sampled_from(["x1", "x2", "x4", "x0"]),
+        "STRING": st.sampled_from(['"x.rnet"', '"../up.rnet"', '""', '"fuzz.rnet"', '"a\\"b"']),
+        "COMMENT": st.just("# c"),
+        "WS": st.just(" "),
+        "_NL": st.just("\n"),
+    }
+    return from_lark(grammar, start="start", explicit=explicit)
+
+
+# ---- 2. assembled from parts ----------------------------------------------------------
+
+
+def structured_specs():
+    """Hypothesis strategy: plausible networks, mostly valid, sometimes subtly wrong."""
+    from hypothesis import strategies as st
+
+    width = st.sampled_from([1, 2, 3, 4, 8, 16, 0, -4, 64])
+    number = st.one_of(width.map(str), st.sampled_from(["k", "w", "2 * k", "w // 2", "k + 1",
+                                                       "1.5", "true", "(k - 1)"]))
+
+    @st.composite
+    def layer(draw):
+        op = draw(st.sampled_from(["conv", "conv", "bn", "relu", "maxpool", "avgpool", "dropout",
+                                   "silu", "leaky_relu", "flatten", "fc", "bogus"]))
+        if op == "conv":
+            kernel = draw(st.sampled_from(["1x1", "3x3", "7x7", "3", "1x3"]))
+            extra = draw(st.sampled_from(["", " stride=2", " groups=2", " padding=0", " bias=true",
+                                          " dilation=2", " stride=0"]))
+            return f"conv {kernel} {draw(number)}{extra}"
+        if op in ("maxpool", "avgpool"):
+            return draw(st.sampled_from([f"{op} 2x2", f"{op} 3x3 stride=2 padding=1", f"{op} global",
+                                         f"{op} 3x3 padding=2"]))
+        if op == "dropout":
+            return draw(st.sampled_from(["dropout 0.2", "dropout 1.5", "dropout k"]))
+        if op == "fc":
+            return f"fc {draw(number)}"
+        return op
+
+    @st.composite
+    def user_block(draw, name):
+        body = draw(st.lists(layer(), min_size=1, max_size=5))
+        if draw(st.booleans()):
+            body.insert(draw(st.integers(0, len(body))), "fork")
+        residual = draw(st.booleans())
+        if residual:
+            body.append(draw(st.sampled_from(["add", "add proj_bn=false"])))
+            body += draw(st.lists(st.sampled_from(["relu", "bn", "silu"]), max_size=1))
+        params = draw(st.sampled_from(["k, stride = 1", "k", "k, stride = 1, w = k * 2"]))
+        lines = "\n".join("  " + line.replace(" stride=2", " stride=stride") for line in body)
+        return f"block {name}({params}) {{\n{lines}\n}}\n"
+
+    @st.composite
+    def stage(draw, blocks):
+        block = draw(st.sampled_from(blocks))
+        repeats = draw(st.sampled_from(["x1", "x2", "x n", "x 0", "x (n + 1)"]))
+        args = {"basic": "{w}", "bottleneck": "{w}", "preact_basic": "{w}",
+                "preact_bottleneck": "{w}", "wide_basic": "{w}, drop=0.3"}.get(block, "{w}")
+        args = args.format(w=draw(number))
+        stride = draw(st.sampled_from(["", " stride=2", " stride=1", " stride=k"]))
+        policy = draw(st.sampled_from(["", ""] + [f" shortcut={p}" for p in POLICIES]))
+        name = draw(st.sampled_from(["", "", "res ", "layer9 "]))
+        return f"  stage {name}{repeats} {block}({args}){stride}{policy}"
+
+    @st.composite
+    def spec(draw):
+        blocks = list(BLOCKS)
+        text = ""
+        for i in range(draw(st.integers(0, 2))):
+            text += draw(user_block(f"mine{i}"))
+            blocks.append(f"mine{i}")
+        size = draw(st.sampled_from([8, 16, 32, 3, 64]))
+        params = draw(st.sampled_from(["n = 1, k = 4, w = 8", "n = 2, k = 2, w = 4",
+                                       "n = 1, k = 0, w = 2", "n, k = 1, w = 1"]))
+        body = [f"  input 3x{size}x{size}"]
+        body += [f"  {line}" for line in draw(st.lists(layer(), max_size=3))]
+        body += draw(st.lists(stage(blocks), max_size=3))
+        if draw(st.booleans()):
+            body.append("  require k > 0, \"k must be positive\"")
+        if draw(st.booleans()):
+            body += ["  avgpool global", "  flatten", "  fc 10"]
+        return text + f"network fuzz({params}) {{\n" + "\n".join(body) + "\n}\n"
+
+    return spec()
+
+
+# ---- 3. mutations of the shipped specs --------------------------------------------------
+
+_TOKEN = re.compile(r"\d+x\d+(?:x\d+)*|[A-Za-z_]\w*\(?|\d+\.\d*|\d+|==|//|[^\w\s]|\n|[ \t]+")
+_NUMBERS = ["0", "-1", "1", "2", "3", "1000000", "99999999999999999999", "1.5", "1e308", "-0"]
+_INSERTS = ["{", "}", "(", ")", "x", "stage", "add", "fork", "import \"x.rnet\"", "é", "\u202e",
+            "\x00", "λ", ";", "#", "\"", "require false", "let a = a", "if", "else", "as", "global"]
+
+
+def mutate(text: str, rng: random.Random) -> str:
+    """One to three random edits of `text`."""
+    tokens = _TOKEN.findall(text)
+    for _ in range(rng.randint(1, 3)):
+        if not tokens:
+            break
+        i = rng.randrange(len(tokens))
+        op = rng.randrange(9)
+        if op == 0:
+            del tokens[i]
+        elif op == 1:
+            tokens.insert(i, tokens[i])
+        elif op == 2:
+            j = rng.randrange(len(tokens))
+            tokens[i], tokens[j] = tokens[j], tokens[i]
+        elif op == 3:
+            numbers = [k for k, t in enumerate(tokens) if t[:1].isdigit()]
+            if numbers:
+                tokens[rng.choice(numbers)] = rng.choice(_NUMBERS)
+        elif op == 4:
+            tokens.insert(i, rng.choice(_INSERTS))
+        elif op == 5:  # duplicate a line
+            lines = "".join(tokens).split("\n")
+            k = rng.randrange(len(lines))
+            lines.insert(k, lines[k])
+            tokens = _TOKEN.findall("\n".join(lines))
+        elif op == 6:  # deep nesting around a number
+            numbers = [k for k, t in enumerate(tokens) if t.isdigit()]
+            if numbers:
+                k = rng.choice(numbers)
+                depth = rng.choice([5, 50, 150])
+                tokens[k] = "(" * depth + tokens[k] + ")" * depth
+        elif op == 7:  # repeat a stage many times
+            tokens.insert(i, rng.choice(["x 100000 ", "x 3000 ", "x 9 "]))
+        else:
+            tokens[i] = tokens[i].upper() if rng.random() < 0.5 else tokens[i][::-1]
+    return "".join(tokens)
+
+
+def shipped_specs() -> list[tuple[str, str]]:
+    return [(p.name, p.read_text(encoding="utf-8")) for p in sorted((REPO / "specs").glob("*.rnet"))]

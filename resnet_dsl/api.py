@@ -1,0 +1,67 @@
+"""The Python API: load a spec to a checked IR, summarise it, build its PyTorch model.
+
+`build` imports torch when it is called; nothing else here does.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from resnet_dsl.compiler import compile_network
+from resnet_dsl.ir.graph import Network
+from resnet_dsl.limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    import torch
+
+Scalar = bool | int | float
+
+
+def load(spec: str | os.PathLike, *, network: str | None = None,
+         input_shape: tuple[int, int, int] | None = None, limits: Limits = DEFAULT_LIMITS,
+         params: dict[str, Scalar] | None = None, **kwparams: Scalar) -> Network:
+    """Compile a spec (a path, or the source text itself) to a checked, counted IR.
+
+    Network parameters are keyword arguments (`load("specs/cifar50.rnet", k=2)`); a
+    parameter whose name clashes with an option here goes in `params={...}`. Raises
+    `resnet_dsl.RnetError` listing every problem in the spec.
+
+    >>> load('network tiny(w = 4) { input 3x8x8; conv 3x3 w }', w=8).output_shape
+    (8, 8, 8)
+    """
+    merged = {**(params or {}), **kwparams}
+    return compile_network(spec, network=network, params=merged, input_shape=input_shape,
+                           limits=limits)
+
+
+def summary(net: Network, depth: int = 2) -> str:
+    """The `rnetc summary` table of a loaded network (depth 1: stages, 2: blocks, 3: layers)."""
+    from resnet_dsl.analysis.summary import format_summary
+
+    return format_summary(net, depth)
+
+
+def build(spec: str | os.PathLike, *, network: str | None = None,
+          input_shape: tuple[int, int, int] | None = None, limits: Limits = DEFAULT_LIMITS,
+          device: str | torch.device | None = None, dtype: torch.dtype | None = None,
+          zero_init_residual: bool = False, params: dict[str, Scalar] | None = None,
+          **kwparams: Scalar) -> torch.nn.Module:
+    """Compile a spec (a path, or the source text) and build it as a torch.nn.Module.
+
+    Spec parameters are passed as to `load` (`k=2`, or `params={"device": 3}` for a name
+    this function uses itself). The state-dict names are the spec's (torchvision's for
+    the torchvision-family specs); weights are initialised like torchvision's, and
+    `zero_init_residual=True` zeroes the last BN of each residual branch.
+    `device="meta"` builds without allocating; `device=None` is torch's default device.
+    Raises `resnet_dsl.RnetError` for a spec with errors. See docs/pytorch.md.
+
+    >>> model = build("specs/cifar50.rnet", k=2, device="meta")
+    >>> sum(p.numel() for p in model.parameters())
+    3008730
+    """
+    net = load(spec, network=network, input_shape=input_shape, limits=limits, params=params,
+               **kwparams)
+    from resnet_dsl.backends.torch import build_module
+
+    return build_module(net, device=device, dtype=dtype, zero_init_residual=zero_init_residual)

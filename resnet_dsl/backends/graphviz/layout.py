@@ -1,0 +1,287 @@
+"""What a diagram shows: the IR grouped into boxes, clusters and edges (no graphviz here).
+
+Collapsed view (the default), for reading a whole network at a glance:
+  - the stem, the head and any layers between stages are one box each, a line per step;
+  - each stage is a cluster; its first block (the one that changes the shape and carries
+    the projection or zero-pad shortcut) is drawn as its own block, and the remaining
+    repeats as one more block marked `x(n-1)`. A block is drawn as boxes for its parts
+    (pre-activation, residual branch, shortcut, addition, after the addition), so the
+    shortcut and the `+` it joins at stay visible;
+  - consecutive repeats only share a box when they look alike (same block, arguments,
+    shortcut kind and shapes). The compiler makes the repeats after the first alike, so
+    this is one run today; the check keeps a stage that breaks the rule from being drawn
+    wrongly (it would be split into as many runs as it needs).
+Expanded view: one box per layer and per addition, blocks as clusters inside their stage.
+
+The plan is plain data, so the emitter (emit.py) stays a thin translation and tests can
+check the grouping without graphviz.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from resnet_dsl.backends.graphviz import labels
+from resnet_dsl.ir import nodes as ir
+from resnet_dsl.ir.graph import Network, StageInfo
+
+Role = Literal["input", "output", "stem", "head", "body", "pre", "main", "shortcut", "add", "post"]
+EdgeKind = Literal["main", "identity", "zeropad", "proj", "avgproj"]
+
+SHORTCUT_WORDS = {
+    "identity": "identity",
+    "zeropad": "zero-pad",
+    "proj": "projection",
+    "avgproj": "avg-pool projection",
+    "none": "no",
+}
+
+
+@dataclass
+class Box:
+    """One drawn node. `members` are the IR nodes it shows (of the run's first block)."""
+
+    id: str
+    role: Role
+    members: list[ir.NodeBase]
+    cluster: str | None
+    header: str | None = None
+    badge: str | None = None          # `x22` on a box that stands for 22 blocks
+    shortcut: str | None = None       # the shortcut kind, for role "shortcut"
+    tooltip: str = ""
+    in_shape: tuple[int, ...] | None = None
+    out_shape: tuple[int, ...] | None = None
+
+
+@dataclass
+class Cluster:
+    id: str
+    role: Literal["stem", "stage", "block", "head"]
+    parent: str | None
+    title: str
+    subtitle: str = ""
+    children: list[tuple[str, str]] = field(default_factory=list)  # ("box" | "cluster", id)
+
+
+@dataclass
+class Edge:
+    src: str
+    dst: str
+    kind: EdgeKind
+    label: str | None = None
+
+
+@dataclass
+class Plan:
+    title: str
+    subtitle: str
+    boxes: dict[str, Box]
+    clusters: dict[str, Cluster]
+    top: list[tuple[str, str]]        # ("box" | "cluster", id) in program order
+    edges: list[Edge]
+    shortcut_kinds: list[str]         # the shortcut kinds drawn, in SHORTCUT_WORDS order
+
+
+def plan(net: Network, *, expand: bool = False, shapes: bool = True) -> Plan:
+    """Group a checked network for drawing.
+
+    >>> from resnet_dsl.compiler import compile_network
+    >>> net = compile_network('specs/resnet18.rnet')
+    >>> p = plan(net)
+    >>> [b.badge for b in p.boxes.values() if b.badge]
+    ['x1', 'x1', 'x1', 'x1']
+    >>> p.shortcut_kinds
+    ['identity', 'proj']
+    """
+    return _Planner(net, expand, shapes).build()
+
+
+def runs_of(net: Network, stage: StageInfo, block_shapes: dict[str, tuple]) -> list[list[str]]:
+    """A stage's blocks in runs drawn as one: the first block alone, then runs of alike blocks.
+
+    `block_shapes` maps a block to its output shape (`block_output_shapes`).
+    """
+    first, *rest = stage.blocks
+    out: list[list[str]] = [[first]]
+    previous = None  # the signature of the run being extended; None: start a new run
+    for name in rest:
+        block = net.blocks[name]
+        sig = (block.definition, block.shortcut, net.nodes[block.input].shape,
+               block_shapes[name], tuple(sorted(block.args.items())))
+        if sig == previous:
+            out[-1].append(name)
+        else:
+            out.append([name])
+        previous = sig
+    return out
+
+
+def block_output_shapes(net: Network) -> dict[str, tuple]:
+    """Each block's output shape: that of its last node (one pass over the network)."""
+    return {node.block: node.shape for node in net.nodes.values() if node.block is not None}
+
+
+class _Planner:
+    def __init__(self, net: Network, expand: bool, shapes: bool) -> None:
+        self.net, self.expand, self.shapes = net, expand, shapes
+        self.boxes: dict[str, Box] = {}
+        self.clusters: dict[str, Cluster] = {}
+        self.top: list[tuple[str, str]] = []
+        self.box_of: dict[str, str] = {}      # IR node -> box id
+        self.run_of: dict[str, str] = {}      # block -> run id
+        self.runs: dict[str, list[str]] = {}  # run id -> its blocks
+        self.block_shapes: dict[str, tuple] | None = None
+
+    # -- boxes ------------------------------------------------------------------------
+    def build(self) -> Plan:
+        net = self.net
+        segment, in_stage = 0, False
+        for node in net.nodes.values():
+            if node.op == "input":
+                self._add(node, "input", "input", None, header="input")
+            elif node.section in ("stem", "head"):
+                role = node.section
+                if self.expand:
+                    self._cluster(role, role, None, role)
+                    self._add(node, node.name, role, role)
+                else:
+                    self._add(node, role, role, None, header=role)
+            elif node.stage is None:  # layers written between stages
+                segment += in_stage
+                in_stage = False
+                self._add(node, node.name if self.expand else f"body{segment}", "body", None)
+            else:
+                in_stage = True
+                self._stage_node(node)
+        out_id = "output"
+        self.boxes[out_id] = Box(out_id, "output", [], None, header="output")
+        self.top.append(("box", out_id))
+        for box in self.boxes.values():
+            if box.members:
+                first = box.members[0]
+                box.in_shape = net.nodes[first.inputs[0]].shape if first.inputs else None
+                box.out_shape = box.members[-1].shape
+        edges = self._edges()
+        drawn = {edge.kind for edge in edges}
+        kinds = [k for k in SHORTCUT_WORDS if k in drawn]
+        t = net.totals
+        subtitle = (f"{t.params:,} parameters · {labels.count(t.macs)} MACs · "
+                    f"input {labels.shape(net.input_shape)} {labels.ARROW} "
+                    f"output {labels.shape(net.output_shape)}")
+        return Plan(net.name, subtitle, self.boxes, self.clusters, self.top, edges, kinds)
+
+    def _stage_node(self, node: ir.NodeBase) -> None:
+        net = self.net
+        stage = net.stages[node.stage]
+        if stage.name not in self.clusters:
+            self._stage_cluster(stage)
+        block = net.blocks[node.block]
+        role: Role = "add" if node.op == "add" else (node.part or "main")
+        shortcut = block.shortcut if role == "shortcut" else None
+        if self.expand:
+            header = None
+            if block.name not in self.clusters:
+                what = SHORTCUT_WORDS[block.shortcut]
+                subtitle = f"{block.definition} · {what} shortcut" if block.residual else block.definition
+                self._cluster(block.name, "block", stage.name, block.name, subtitle)
+                # The block's name heads its first layer: a label of the cluster itself
+                # would sit where the edge into the block runs.
+                header = f"{block.name} · {block.definition}"
+            self._add(node, node.name, role, block.name, header=header, shortcut=shortcut)
+            return
+        run_id = self.run_of[block.name]
+        run = self.runs[run_id]
+        if role == "post":  # `+ relu`: the addition and what follows it share one small box
+            role = "add"
+        elif role == "pre" and not (block.shortcut in ("proj", "avgproj") and block.fork != block.input):
+            role = "main"  # the pre-activation gets a box of its own only where a shortcut forks off it
+        box_id = f"{run_id}/{role}"
+        if block.name != run[0] and box_id in self.boxes:
+            self.box_of[node.name] = box_id  # a later repeat: drawn by the run's first block
+            return
+        header = badge = None
+        if role == "main":
+            if block.index == 0:
+                header = f"{block.name} · {block.definition}"
+            else:
+                badge = f"x{len(run)}"
+                header = run[0] if len(run) == 1 else f"{run[0]} … {run[-1]}"
+        elif role == "add":
+            header = "+"
+        elif role == "shortcut" and block.shortcut != "zeropad":  # `zero-pad /2, 16→32` says it
+            header = SHORTCUT_WORDS[block.shortcut]
+        tooltip = run[0] if len(run) == 1 else f"{run[0]} … {run[-1]} ({len(run)} blocks)"
+        self._add(node, box_id, role, stage.name, header=header, badge=badge,
+                  shortcut=shortcut, tooltip=tooltip)
+
+    def _stage_cluster(self, stage: StageInfo) -> None:
+        net = self.net
+        members = net.stage_nodes(stage.name)
+        params = sum(n.params for n in members)
+        subtitle = (f"stride {stage.stride} · out {labels.shape(members[-1].shape)} · "
+                    f"{labels.count(params)} params")
+        self._cluster(stage.name, "stage", None, f"{stage.name}: {stage.repeats} x {stage.block}",
+                      subtitle)
+        if self.block_shapes is None:
+            self.block_shapes = block_output_shapes(net)
+        for run in runs_of(net, stage, self.block_shapes):
+            run_id = run[0] if len(run) == 1 else f"{run[0]}-{net.blocks[run[-1]].index}"
+            self.runs[run_id] = run
+            for name in run:
+                self.run_of[name] = run_id
+
+    def _cluster(self, cid: str, role, parent: str | None, title: str, subtitle: str = "") -> None:
+        if cid in self.clusters:
+            return
+        self.clusters[cid] = Cluster(cid, role, parent, title, subtitle)
+        (self.clusters[parent].children if parent else self.top).append(("cluster", cid))
+
+    def _add(self, node: ir.NodeBase, box_id: str, role: Role, cluster: str | None, *,
+             header: str | None = None, badge: str | None = None, shortcut: str | None = None,
+             tooltip: str = "") -> None:
+        self.box_of[node.name] = box_id
+        box = self.boxes.get(box_id)
+        if box is None:
+            box = Box(box_id, role, [], cluster, header=header, badge=badge, shortcut=shortcut,
+                      tooltip=tooltip or node.name)
+            self.boxes[box_id] = box
+            (self.clusters[cluster].children if cluster else self.top).append(("box", box_id))
+        box.members.append(node)
+
+    # -- edges ------------------------------------------------------------------------
+    def _edges(self) -> list[Edge]:
+        net = self.net
+        seen: dict[tuple[str, str, str], Edge] = {}
+        for node in net.nodes.values():
+            dst = self.box_of[node.name]
+            for slot, src_name in enumerate(node.inputs):
+                src = self.box_of[src_name]
+                if src == dst or self._inside_run(net.nodes[src_name], node):
+                    continue
+                kind: EdgeKind = "main"
+                if node.block is not None:
+                    block = net.blocks[node.block]
+                    if node.part == "shortcut" or (node.op == "add" and slot == 1):
+                        kind = block.shortcut  # type: ignore[assignment]
+                key = (src, dst, kind)
+                if key not in seen:
+                    seen[key] = Edge(src, dst, kind, self._label(self.boxes[src], kind))
+        last = self.box_of[net.output]
+        label = labels.shape(net.output_shape) if self.shapes else None
+        seen[(last, "output", "main")] = Edge(last, "output", "main", label)
+        return list(seen.values())
+
+    def _inside_run(self, src: ir.NodeBase, dst: ir.NodeBase) -> bool:
+        """An edge from one repeat to the next inside a run drawn as one block: not drawn."""
+        if self.expand or src.block is None or dst.block is None or src.block == dst.block:
+            return False
+        return self.run_of[src.block] == self.run_of[dst.block]
+
+    def _label(self, src: Box, kind: str) -> str | None:
+        """Shapes go on the residual path, where they change (and out of the input)."""
+        if not self.shapes or kind != "main":
+            return None
+        if src.role == "input" or src.in_shape != src.out_shape:
+            return labels.shape(src.out_shape)
+        return None
