@@ -56,7 +56,9 @@ def test_missing_file(monkeypatch):
 def test_every_code_has_a_golden_file():
     covered = {p.name[:4] for p in ERRORS.glob("E*.expected")}
     assert set(BY_CODE) <= covered | {p.name[:4] for p in CASES}
-    assert {p.name[:4] for p in CASES} | {"E002"} >= set(BY_CODE)
+    # E8xx (training data, checkpoints) are not spec errors: test_train_errors.py renders them
+    training = {code for code in BY_CODE if code.startswith("E8")}
+    assert {p.name[:4] for p in CASES} | {"E002"} | training >= set(BY_CODE)
 
 
 @pytest.mark.parametrize("entry", [e for e in CATALOG if e.example_is_spec], ids=lambda e: e.code)

@@ -153,12 +153,12 @@ def test_read_binary_cifar100_takes_the_fine_label(tmp_path):
 
 # -- missing data ------------------------------------------------------------------------------
 @pytest.mark.parametrize("setup, source, words", [
-    (lambda p: None, "cifar10", "does not exist"),
+    (lambda p: None, "cifar10", "no such data folder"),
     (lambda p: p.mkdir(), "cifar10", "no cifar10 files in"),
     (lambda p: p.mkdir(), "cifar100", "no cifar100 files in"),
     (lambda p: p.write_text("x"), "cifar10", "is a file, not a folder"),
     (lambda p: p.mkdir(), "folder", "train and "),
-    (lambda p: None, "folder", "does not exist"),
+    (lambda p: None, "folder", "no such data folder"),
 ])
 def test_missing_data_is_named(tmp_path, setup, source, words):
     target = tmp_path / "data"

@@ -247,7 +247,7 @@ def _bad_folder(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("argv, code, words", [
     (["train", str(R20), "--data", "cifar10", "--data-dir", "{tmp}/nowhere"], 1,
-     ["error[E801]", "{tmp}/nowhere does not exist"]),
+     ["error[E801]", "no such data folder: {tmp}/nowhere"]),
     (["train", str(R20), "--epochs", "0"], 2, ["--epochs must be a positive integer, got 0"]),
     (["train", str(R20), "-b", "-1"], 2, ["--batch-size must be a positive integer"]),
     (["train", str(R20), "--data", "mnist"], 2, ["invalid choice: 'mnist'"]),

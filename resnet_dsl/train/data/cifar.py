@@ -108,7 +108,7 @@ def read_python(path: Path, label_key: bytes = b"labels") -> tuple[np.ndarray, n
 def _find_files(variant: str, root: Path) -> tuple[Layout, str, Path]:
     """The layout and folder holding a complete copy of the variant's files."""
     if not root.exists():
-        raise error("E801", f"data folder {root} does not exist",
+        raise error("E801", f"no such data folder: {root}",
                     help=f"extract {LAYOUTS[variant][1].archive} (or the binary version) there, "
                          "or pass --data-dir")
     if not root.is_dir():

@@ -103,7 +103,7 @@ def load(root: Path, input_shape: tuple[int, int, int]) -> Data:
     if c not in (1, 3):
         raise error("E804", f"--data folder gives 1- or 3-channel images; the network takes {c}")
     if not root.is_dir():
-        raise error("E801", f"data folder {root} does not exist" if not root.exists()
+        raise error("E801", f"no such data folder: {root}" if not root.exists()
                     else f"--data-dir {root} is a file, not a folder",
                     help="pass --data-dir DIR with DIR/train/<class>/ and DIR/val/<class>/")
     train_dir = root / "train"
