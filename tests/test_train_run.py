@@ -65,7 +65,7 @@ def test_cifar_resnet20_learns_digits(tmp_path):
 
 
 # -- resume --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("stop_after_step", [4, 6, 9])   # mid epoch 1, its last step, mid epoch 2
+@pytest.mark.parametrize("stop_after_step", [6, 9])   # the last step of epoch 1; mid epoch 2
 def test_resume_after_ctrl_c_is_bit_identical(tmp_path, monkeypatch, stop_after_step):
     net = small_net()
     options = dict(data="digits", subset=96, batch_size=16, epochs=2, deterministic=True,
@@ -224,6 +224,26 @@ def test_progress_bar_on_a_terminal():
     assert plain.getvalue() == "epoch 1/4  step 5/10  loss 0.5000  acc 90.00%  lr 0.1  100 img/s\n"
 
 
+def test_folder_data_through_worker_processes(tmp_path, capsys):
+    root = _bad_folder(tmp_path)
+    (root / "train" / "b" / "2.png").unlink()
+    rc = main(["train", str(R20), "--data", "folder", "--data-dir", str(root), "--input", "3x8x8",
+               "--set", "classes=2", "-b", "4", "--epochs", "2", "--workers", "1",
+               "--output-dir", str(tmp_path / "run"), "--no-tensorboard"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "(7 train / 8 test images)" in out and "DataLoader with 1 worker" in out
+    assert len(checkpoint.load_training(tmp_path / "run" / "last.pt")["loop"]["history"]) == 2
+
+
+def test_tensorboard_asked_for_but_missing(monkeypatch, capsys):
+    from resnet_dsl.train.metrics import TensorBoard
+
+    monkeypatch.setattr(TensorBoard, "available", staticmethod(lambda: False))
+    assert main(["train", str(R20), "--tensorboard"]) == 2
+    assert "--tensorboard needs the tensorboard package" in capsys.readouterr().err
+
+
 def _cifar100(tmp_path: Path) -> Path:
     from cifar_files import write_cifar100_binary
 
@@ -260,6 +280,7 @@ def _bad_folder(tmp_path: Path) -> Path:
     (["train", str(R20), "--config", "{tmp}/missing.yaml"], 2, ["no such config file: {tmp}/missing.yaml"]),
     (["train", str(R20), "--device", "tpu"], 2, ["--device must be auto, cpu, cuda or cuda:N"]),
     (["compile", str(R20), "--train", "--device", "meta"], 2, ["--device must be"]),
+    (["compile", str(R20), "--epochs", "3"], 2, ["--epochs is a training option: add --train"]),
     (["eval", str(R20), "--weights", "{tmp}/none.pt"], 1, ["error[E805]", "{tmp}/none.pt"]),
     (["train", str(R20), "--data", "folder", "--data-dir", "{folder}", "--input", "3x8x8",
       "--set", "classes=2", "-b", "4", "--workers", "1", "--output-dir", "{tmp}/f"], 1,

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from resnet_dsl.cli.common import UsageError, add_spec_arguments, compile_args
-from resnet_dsl.cli.train import add_training_arguments, exit_code, train_network
+from resnet_dsl.cli.train import (add_training_arguments, exit_code, reject_training_options,
+                                  train_network)
 
 EPILOG = """\
 examples:
@@ -24,7 +25,7 @@ examples:
   rnetc compile specs/cifar_resnet20.rnet -o cifar_resnet20.safetensors
   rnetc compile specs/resnet18.rnet --emit-python resnet18.py
   rnetc compile specs/cifar50.rnet --set k=2 --zero-init-residual -o cifar50_k2.pt
-  rnetc compile specs/cifar_resnet20.rnet --train --epochs 4 -o trained.safetensors
+  rnetc compile specs/cifar_resnet20.rnet --train -o trained.safetensors
 
 The weights file's names are the spec's layer names (torchvision's for the
 torchvision-family specs); the --emit-python file needs only torch.
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from resnet_dsl.analysis.summary import format_summary
 
     train_device, args.device = args.device or "auto", args.device or "cpu"
+    reject_training_options(args)
     check_outputs(args)
     net = compile_args(args)
     model = build_model(args, net)

@@ -122,6 +122,22 @@ def add_training_arguments(p: argparse.ArgumentParser, *, device: bool = True) -
          help="TensorBoard logs in OUTPUT_DIR/tensorboard (default: on if it is installed)")
 
 
+def reject_training_options(args: argparse.Namespace) -> None:
+    """`rnetc compile` with training options but without --train: a usage error, not a
+    silently ignored flag."""
+    from dataclasses import fields
+
+    from resnet_dsl.train.config import TrainConfig, option
+
+    if getattr(args, "train", False):
+        return
+    given = [option(f.name) for f in fields(TrainConfig) if hasattr(args, f.name) and f.name != "device"]
+    given += ["--config"] if hasattr(args, "config") else []
+    if given:
+        raise UsageError(f"{', '.join(given)} {'is a training option' if len(given) == 1 else 'are training options'}: "
+                         "add --train")
+
+
 def training_config(args: argparse.Namespace, *, device: str | None = None):
     """The TrainConfig of the command line: defaults < --config file < flags."""
     from dataclasses import fields

@@ -14,6 +14,7 @@ def write_curves(rows: list[dict], path: Path, title: str = "") -> bool:
 
         matplotlib.use("Agg", force=True)
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return False
     epochs = [r["epoch"] for r in rows]
@@ -25,9 +26,11 @@ def write_curves(rows: list[dict], path: Path, title: str = "") -> bool:
         if any(r.get(key) is not None for r in rows):
             ax_acc.plot(epochs, [100 * r[key] if r.get(key) is not None else None for r in rows],
                         marker="o", label=label)
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    # log scale: early test losses (BatchNorm statistics still settling) dwarf the rest
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss", yscale="log")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     if title:

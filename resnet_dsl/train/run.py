@@ -85,6 +85,8 @@ def train(config: TrainConfig, net=None, *, model: nn.Module | None = None,
     0.93...
     """
     config.check()
+    if config.tensorboard and not TensorBoard.available():
+        raise OptionError("--tensorboard needs the tensorboard package (pip install tensorboard)")
     if net is None and (model is None or input_shape is None):
         raise TypeError("train() needs a compiled network, or a model and its input_shape")
     input_shape = tuple(input_shape or net.input_shape)
@@ -233,7 +235,7 @@ def _train(config, net, model, input_shape, num_classes, spec, command, d: Dist,
     state = LoopState()
     notes = list(data.notes)
     if resume:
-        saved = checkpoint.load_training(resume, map_location=device)
+        saved = checkpoint.load_training(resume)   # on the CPU; load_state_dict copies to the device
         _load_model_state(module, saved["model"], resume)
         optimizer.load_state_dict(saved["optimizer"])
         if scaler is not None and saved.get("scaler"):
@@ -272,11 +274,7 @@ def _train(config, net, model, input_shape, num_classes, spec, command, d: Dist,
         (out / "config.yaml").write_text(dump_yaml(config, header), encoding="utf-8")
         if not resume:
             (out / "log.txt").write_text("", encoding="utf-8")
-        want_tb = config.tensorboard
-        if want_tb is None:
-            want_tb = TensorBoard.available()
-        elif want_tb and not TensorBoard.available():
-            raise OptionError("--tensorboard needs the tensorboard package (pip install tensorboard)")
+        want_tb = config.tensorboard if config.tensorboard is not None else TensorBoard.available()
         tb_folder = out / "tensorboard" if want_tb else None
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
@@ -284,7 +282,7 @@ def _train(config, net, model, input_shape, num_classes, spec, command, d: Dist,
               f"images) for {config.epochs} epoch{'s' if config.epochs != 1 else ''} "
               f"({total_steps:,} steps of {config.batch_size}) on {device}"
               f"{f' x {d.world_size} processes' if d.enabled else ''}; "
-              f"{train_loader.kind} loader{', ' + config.amp_dtype if amp else ''}"
+              f"{train_loader.label}{', ' + config.amp_dtype if amp else ''}"
               f"{', channels_last' if channels_last else ''}{', compiled' if config.compile else ''}; "
               f"writing {out}/", flush=True)
 

@@ -26,6 +26,7 @@ class DeviceLoader:
     """
 
     kind = "device"
+    label = "data resident on the device"
 
     def __init__(self, split: Split, sampler: EpochSampler, device: torch.device):
         if split.images is None:

@@ -54,6 +54,7 @@ class HostLoader:
 
     def __init__(self, split: Split, sampler: EpochSampler, device: torch.device, workers: int):
         self.sampler, self.device = sampler, device
+        self.label = f"DataLoader with {workers} worker{'s' if workers != 1 else ''}"
         self._batches = _Batches(sampler)
         dataset = split.dataset if split.dataset is not None else _Resident(split)
         self._loader = DataLoader(
