@@ -237,7 +237,7 @@ def test_digits_match_scikit_learn():
     assert data.test.labels.tolist() == bunch.target[4::5].tolist()
     assert len(data.train) + len(data.test) == 1797 and not data.hflip
     big = load_data("digits", input_shape=(3, 32, 32), num_classes=10)
-    assert tuple(big.train.images.shape[1:]) == (3, 32, 32) and big.crop_padding == 4
+    assert tuple(big.train.images.shape[1:]) == (3, 32, 32) and big.crop_padding == 2
     assert torch.equal(big.train.images[:, 0], big.train.images[:, 2])  # grey, repeated
 
 

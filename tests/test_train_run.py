@@ -55,12 +55,16 @@ def _tensors_equal(a, b, path="") -> list[str]:
 
 # -- accuracy ------------------------------------------------------------------------------------
 def test_cifar_resnet20_learns_digits(tmp_path):
-    """The README's network and data at the spec's own 3x32x32: >= 97% test accuracy."""
-    config = TrainConfig(epochs=6, batch_size=64, seed=0, output_dir=str(tmp_path), print_freq=1000,
-                         tensorboard=False)
+    """`rnetc train specs/cifar_resnet20.rnet` as the README runs it (digits at the spec's
+    3x32x32, every option at its default: 15 epochs of 128) ends >= 97% test accuracy.
+
+    Measured on seeds 0-3: 98.9, 98.3, 98.9, 98.6% (the test split is 359 images, so
+    the margin is 5 or more images); 6 epochs of 64 ended 96.7-97.8%, too close to test.
+    """
+    config = TrainConfig(seed=0, output_dir=str(tmp_path), print_freq=1000, tensorboard=False)
     result = train(config, compile_network(R20))
     accuracies = [row["test_acc"] for row in result.rows]
-    assert result.completed and len(accuracies) == 6
+    assert result.completed and len(accuracies) == 15
     assert accuracies[-1] >= 0.97, accuracies
 
 
@@ -140,31 +144,36 @@ def test_two_gloo_processes_match_one(tmp_path):
     """torchrun with 2 CPU processes, each taking half of every global batch of 32, with
     SyncBatchNorm (statistics over the global batch), ends where 1 process ends.
 
-    The tolerance allows for float sums taken in another order. Measured on this test's
-    run (largest difference / the tensor's largest value): 7e-5 with --sync-bn, the same
-    as one process on 1 thread against 2 threads; 0.77 without it (each process's
-    BatchNorm sees 16 images). A small lr keeps eight steps from amplifying rounding:
-    at lr 0.02 one process on 1 and on 2 threads already ends 5% apart.
+    Both run in float64 (tests/train_float64.py), so that the different order of float
+    sums (two processes, other thread counts) cannot grow, over steps at lr 0.1, into
+    differences that hide a real one. Measured: the weights agree to 1e-12 of their
+    updates with --sync-bn, and differ by 25% without it (each process's BatchNorm then
+    sees only its 16 images).
     """
-    options = ["--input", "1x16x16", "--subset", "128", "-b", "32", "--epochs", "2", "--lr", "0.005",
+    options = ["--input", "1x16x16", "--subset", "128", "-b", "32", "--epochs", "2",
                "--print-freq", "100", "--device", "cpu", "--hflip", "--model-ema"]
+    script = str(REPO / "tests" / "train_float64.py")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           f"--master_port={_free_port()}", "-m", "resnet_dsl", "train", str(R20), *options,
+           f"--master_port={_free_port()}", script, "train", str(R20), *options,
            "--sync-bn", "--output-dir", str(tmp_path / "ddp")]
     done = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("train loss") == 2   # rank 0 alone prints the summaries
-    assert main(["train", str(R20), *options, "--output-dir", str(tmp_path / "one")]) == 0
+    torch.set_default_dtype(torch.float64)
+    try:
+        assert main(["train", str(R20), *options, "--output-dir", str(tmp_path / "one")]) == 0
+    finally:
+        torch.set_default_dtype(torch.float32)
     two = checkpoint.load_training(tmp_path / "ddp" / "last.pt")
     one = checkpoint.load_training(tmp_path / "one" / "last.pt")
     for part in ("model", "ema"):
         assert set(one[part]) == set(two[part])
         for name, a in one[part].items():
-            a, b = a.double(), two[part][name].double()
-            assert (a - b).abs().max() <= 2e-3 * a.abs().max() + 1e-6, (part, name)
+            assert a.dtype != torch.float32
+            assert torch.allclose(a, two[part][name], rtol=1e-9, atol=1e-11), (part, name)
     for r1, r2 in zip(one["loop"]["history"], two["loop"]["history"], strict=True):
-        assert r1["train_loss"] == pytest.approx(r2["train_loss"], rel=1e-4)
-        assert r1["test_acc"] == pytest.approx(r2["test_acc"], abs=1 / 128 + 1e-9)
+        for key in ("train_loss", "train_acc", "test_loss", "test_acc", "ema_test_acc"):
+            assert r1[key] == pytest.approx(r2[key], rel=1e-9), key
 
 
 # -- the command line ------------------------------------------------------------------------------

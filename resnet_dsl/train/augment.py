@@ -50,10 +50,12 @@ class BatchTransform:
                  channels_last: bool = False):
         self.padding, self.hflip, self.device = padding, hflip, device
         self.size, self.channels_last = size, channels_last
-        # x/255 then (x - mean)/std, folded into one multiply-add
-        std_t = torch.tensor(std, dtype=torch.float32).clamp_min(1e-6)
-        self.scale = (1.0 / (255.0 * std_t)).view(1, -1, 1, 1).to(device)
-        self.shift = (-torch.tensor(mean, dtype=torch.float32) / std_t).view(1, -1, 1, 1).to(device)
+        # x/255 then (x - mean)/std, folded into one multiply-add, in torch's default dtype
+        # (float32; float64 where a test sets it, autocast lowers it for the model)
+        dtype = torch.get_default_dtype()
+        std_t = torch.tensor(std, dtype=torch.float64).clamp_min(1e-6)
+        self.scale = (1.0 / (255.0 * std_t)).view(1, -1, 1, 1).to(device, dtype)
+        self.shift = (-torch.tensor(mean, dtype=torch.float64) / std_t).view(1, -1, 1, 1).to(device, dtype)
 
     def draw(self, n: int, generator: torch.Generator) -> Draw:
         """Offsets in 0..2*padding and flips for n images, drawn on the generator's device."""
@@ -71,7 +73,7 @@ class BatchTransform:
         return self._finish(images)
 
     def _finish(self, images: torch.Tensor) -> torch.Tensor:
-        x = torch.addcmul(self.shift, images.float(), self.scale)
+        x = torch.addcmul(self.shift, images.to(self.scale.dtype), self.scale)
         if self.size is not None and tuple(x.shape[-2:]) != self.size:
             x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
         if self.channels_last:

@@ -129,8 +129,8 @@ class CpuSyncBatchNorm(nn.BatchNorm2d):
         from torch.distributed.nn.functional import all_reduce
 
         c = x.shape[1]
-        xf = x.float()
-        count = torch.full((1,), x.numel() // c, dtype=torch.float32, device=x.device)
+        xf = x if x.dtype in (torch.float32, torch.float64) else x.float()
+        count = torch.full((1,), x.numel() // c, dtype=xf.dtype, device=x.device)
         stats = all_reduce(torch.cat([xf.sum((0, 2, 3)), (xf * xf).sum((0, 2, 3)), count]))
         n = stats[-1]
         mean = stats[:c] / n

@@ -34,7 +34,8 @@ def evaluate_model(model: nn.Module, loader, transform: BatchTransform, *, devic
     loader.set_epoch(0)
     for images, labels in loader.iterate():
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            logits = model(transform.eval(images)).float()
+            logits = model(transform.eval(images))
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))   # bf16 -> fp32
         k = min(5, logits.shape[1])
         top = logits.topk(k, dim=1).indices
         sums[0] += F.cross_entropy(logits, labels, reduction="sum").double()
