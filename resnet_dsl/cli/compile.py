@@ -17,7 +17,7 @@ from pathlib import Path
 
 from resnet_dsl.cli.common import UsageError, add_spec_arguments, compile_args
 from resnet_dsl.cli.train import (add_training_arguments, exit_code, reject_training_options,
-                                  train_network)
+                                  seed_model_init, train_network)
 
 EPILOG = """\
 examples:
@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     reject_training_options(args)
     check_outputs(args)
     net = compile_args(args)
+    if args.train:  # initialise from --seed, as `rnetc train` does
+        seed_model_init(args)
     model = build_model(args, net)
     forward = prove_forward(model, net, args.device)
     print(format_summary(net), end="")

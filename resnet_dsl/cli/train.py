@@ -158,6 +158,14 @@ def training_config(args: argparse.Namespace, *, device: str | None = None):
     return config
 
 
+def seed_model_init(args: argparse.Namespace) -> None:
+    """Seed torch from --seed (or the config file's) before a model is built outside
+    `train()`, so that `compile --train` starts from the weights `rnetc train` starts from."""
+    from resnet_dsl.train.run import seed_everything
+
+    seed_everything(training_config(args).seed)
+
+
 def train_network(args: argparse.Namespace, net, model=None, *, device: str | None = None):
     """Train `net` (and `model`, if already built) as the command line says.
 

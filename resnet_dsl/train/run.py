@@ -114,7 +114,8 @@ def _configure_backends(config: TrainConfig, device: torch.device) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
-def _seed(seed: int) -> None:
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's generators (the model's initialisation)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -196,7 +197,7 @@ def _load_model_state(module: nn.Module, state: dict, path: str) -> None:
 
 def _train(config, net, model, input_shape, num_classes, spec, command, d: Dist, device) -> TrainResult:
     _configure_backends(config, device)
-    _seed(config.seed)
+    seed_everything(config.seed)
     data = load_data(config.data, input_shape=input_shape, num_classes=num_classes or 10,
                      data_dir=Path(config.data_dir) if config.data_dir else None,
                      synthetic_size=config.synthetic_size, seed=config.seed)
