@@ -14,7 +14,8 @@ The pipeline, one file per stage:
     metrics.py, progress.py, plots.py   what the user watches
     run.py           `train()`: puts the stages together in order
 
-Imports torch; the front end never imports this package.
+The options (config.py) import no torch, so that `rnetc --help` and the front end stay
+light; `train` and the rest import it when first used.
 
     >>> from resnet_dsl.train import TrainConfig, train                     # doctest: +SKIP
     >>> result = train(TrainConfig(epochs=4), net)                          # doctest: +SKIP
@@ -23,6 +24,13 @@ Imports torch; the front end never imports this package.
 from __future__ import annotations
 
 from resnet_dsl.train.config import OptionError, TrainConfig
-from resnet_dsl.train.run import TrainResult, train
 
 __all__ = ["OptionError", "TrainConfig", "TrainResult", "train"]
+
+
+def __getattr__(name: str):
+    if name in ("train", "TrainResult"):
+        from resnet_dsl.train import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -33,7 +33,8 @@ from resnet_dsl.errors import error
 from resnet_dsl.train import checkpoint
 from resnet_dsl.train.augment import BatchTransform
 from resnet_dsl.train.config import OptionError, TrainConfig, apply_paper_preset, dump_yaml
-from resnet_dsl.train.data import Data, load_data
+from resnet_dsl.train.data import load_data
+from resnet_dsl.train.data.dataset import Data
 from resnet_dsl.train.data.folder import UnreadableImage, unreadable_message
 from resnet_dsl.train.data.gpu_loader import DeviceLoader
 from resnet_dsl.train.data.host_loader import HostLoader

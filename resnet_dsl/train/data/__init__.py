@@ -12,8 +12,10 @@ for a DataLoader with workers).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from resnet_dsl.train.data.dataset import Data, Split
+if TYPE_CHECKING:
+    from resnet_dsl.train.data.dataset import Data
 
 SOURCES = ("digits", "cifar10", "cifar100", "folder", "synthetic")
 DEFAULT_DATA_DIR = Path("data")
@@ -43,5 +45,3 @@ def load_data(name: str, *, input_shape: tuple[int, int, int], num_classes: int,
         return synthetic.load(input_shape, synthetic_size, num_classes, seed)
     raise ValueError(f"unknown data source {name!r}; choose from {', '.join(SOURCES)}")
 
-
-__all__ = ["SOURCES", "Data", "Split", "load_data"]
