@@ -207,7 +207,7 @@ def trainer_epoch(args, device, net, out: Path) -> dict | None:
     from resnet_dsl.train import TrainConfig, train
 
     config = TrainConfig(data="synthetic", synthetic_size=args.cifar_images, epochs=1,
-                         batch_size=args.cifar_batch,
+                         batch_size=args.cifar_batch, amp=True, channels_last=True,  # as above
                          loader="device", device=str(device), print_freq=10**9, tensorboard=False,
                          output_dir=str(out / "trainer_run"))
     result = train(config, net)

@@ -27,6 +27,7 @@ from torch import nn
 
 from resnet_dsl.train import checkpoint
 from resnet_dsl.train.augment import BatchTransform
+from resnet_dsl.train.config import OptionError
 from resnet_dsl.train.distributed import Dist, any_process
 from resnet_dsl.train.evaluate import evaluate_model
 from resnet_dsl.train.metrics import Meter, TensorBoard, csv_text, format_row
@@ -158,7 +159,11 @@ class Loop:
             **self.checkpoint_extra,
         }
         paths = [self.output_dir / "last.pt"] + ([self.output_dir / "best.pt"] if best else [])
-        checkpoint.save(state, *paths)
+        try:
+            checkpoint.save(state, *paths)
+        except OSError as exc:  # a full disk, say: the previous checkpoint is still whole
+            raise OptionError(f"cannot write {paths[0]} ({exc.strerror or exc}); the previous "
+                              "checkpoint is intact") from None
 
     def _log(self, line: str) -> None:
         if self.output_dir is None:

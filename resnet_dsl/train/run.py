@@ -186,6 +186,16 @@ def _fits(data: Data, device: torch.device) -> bool:
     return nbytes < free // 2
 
 
+def _check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OptionError(f"--output-dir {out}: cannot write there ({exc.strerror or exc})") from None
+
+
 def _load_model_state(module: nn.Module, state: dict, path: str) -> None:
     try:
         module.load_state_dict(state)
@@ -266,7 +276,7 @@ def _train(config, net, model, input_shape, num_classes, spec, command, d: Dist,
 
     tb_folder = None
     if d.main:
-        out.mkdir(parents=True, exist_ok=True)
+        _check_writable(out)
         for p in checkpoint.remove_partials(out):
             notes.append(f"removed {p.name}, left by a run that was killed while saving")
         header = "\n".join(filter(None, [
