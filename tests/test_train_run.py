@@ -71,8 +71,11 @@ def test_cifar_resnet20_learns_digits(tmp_path):
 
 
 # -- resume --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("stop_after_step", [6, 9])   # the last step of epoch 1; mid epoch 2
-def test_resume_after_ctrl_c_is_bit_identical(tmp_path, monkeypatch, stop_after_step):
+@pytest.mark.parametrize("stop_after_step, sig", [
+    (6, signal.SIGINT),    # Ctrl-C on the last step of epoch 1
+    (9, signal.SIGTERM),   # a scheduler's SIGTERM in the middle of epoch 2
+])
+def test_resume_after_ctrl_c_is_bit_identical(tmp_path, monkeypatch, stop_after_step, sig):
     net = small_net()
     options = dict(data="digits", subset=96, batch_size=16, epochs=2, deterministic=True,
                    print_freq=1000, tensorboard=False, model_ema=True, label_smoothing=0.1,
@@ -85,7 +88,7 @@ def test_resume_after_ctrl_c_is_bit_identical(tmp_path, monkeypatch, stop_after_
     def step_then_ctrl_c(self, x, y):
         out = original(self, x, y)
         if self.state.step + 1 == stop_after_step:   # the loop counts the step after this call
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(sig)
         return out
 
     monkeypatch.setattr(Loop, "_step", step_then_ctrl_c)
