@@ -5,7 +5,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SPEC ?= specs/cifar_resnet20.rnet
-EPOCHS ?= 4
+EPOCHS ?= 15
 
 .PHONY: train test lint bench docs venv
 

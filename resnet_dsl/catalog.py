@@ -179,6 +179,33 @@ CATALOG: tuple[Entry, ...] = (
           "`rnetc check` accepts such a spec; `rnetc compile` and `resnet_dsl.build` report it.",
           "network n {\n  input 3x32x32\n  conv 3x3 16 as forward\n}",
           "Rename the layer (`as NAME`) or the stage (`stage NAME`).", False),
+    Entry("E801", "training data not found",
+          "`rnetc train` (or `compile --train`, `eval`) could not find the data: the "
+          "--data-dir folder, one of the dataset's files, or the class folders of an image "
+          "folder. The message names the path and the files it expected. Data is never "
+          "downloaded.",
+          "rnetc train specs/cifar_resnet20.rnet --data cifar10 --data-dir missing/",
+          "Point --data-dir at the extracted dataset (docs/training.md lists the layouts), or "
+          "use --data digits, which ships with scikit-learn.", False),
+    Entry("E802", "malformed data file",
+          "A data file has the wrong size or contents: a CIFAR binary file whose length is "
+          "not a whole number of records, a truncated or inconsistent pickle, an image "
+          "Pillow cannot read.",
+          "rnetc train specs/cifar_resnet20.rnet --data cifar10 --data-dir truncated/",
+          "Re-extract the dataset from its archive; the message names the file and what was "
+          "expected.", False),
+    Entry("E803", "unsafe pickle refused",
+          "CIFAR's python-format files are pickles. rnetc reads them with a restricted "
+          "unpickler that admits only the plain arrays, lists, dicts and bytes those files "
+          "hold; a pickle that asks for anything else (a function such as `os.system`, an "
+          "object array) is refused before it can run.",
+          "rnetc train specs/cifar_resnet20.rnet --data cifar10 --data-dir suspicious/",
+          "Use the official files (or the binary version of the dataset).", False),
+    Entry("E804", "the data does not fit the network",
+          "The dataset's images or classes do not match the network: the network outputs a "
+          "different number of classes, or takes a different number of input channels.",
+          "rnetc train specs/cifar_resnet20.rnet --data cifar100",
+          "Change the network (`--set classes=100`, `--input 1x32x32`) or the data.", False),
     Entry("E805", "checkpoint or weights cannot be used",
           "A file given to --resume or --weights is missing, is not a weights file or "
           "checkpoint that rnetc can read safely (safetensors, or torch.load with "

@@ -16,7 +16,8 @@ from resnet_dsl.cli.common import UsageError, report_error
 from resnet_dsl.errors import RnetError
 
 # Modules under resnet_dsl/cli/, in the order `rnetc --help` lists them.
-COMMANDS = ("check", "summary", "ir", "compile", "export", "draw", "fmt", "schema", "lsp",
+COMMANDS = ("check", "summary", "ir", "compile", "train", "eval", "export", "draw", "fmt",
+            "schema", "lsp",
             "prelude", "explain")
 
 EPILOG = """\
@@ -28,9 +29,10 @@ examples:
   rnetc export specs/resnet50.rnet -o resnet50.onnx
   rnetc draw specs/resnet101.rnet -o resnet101.svg
   rnetc fmt --check specs/
+  rnetc compile specs/cifar_resnet20.rnet --train
 
-Run `rnetc COMMAND --help` for a command's options. Exit codes: 0 ok, 1 spec errors,
-2 usage errors.
+Run `rnetc COMMAND --help` for a command's options. Exit codes: 0 ok, 1 spec (or data)
+errors, 2 usage errors, 130 interrupted (a training run saves its checkpoint first).
 """
 
 

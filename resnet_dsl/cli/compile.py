@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from resnet_dsl.cli.common import UsageError, add_spec_arguments, compile_args
+from resnet_dsl.cli.train import (add_training_arguments, exit_code, reject_training_options,
+                                  seed_model_init, train_network)
 
 EPILOG = """\
 examples:
@@ -23,6 +25,7 @@ examples:
   rnetc compile specs/cifar_resnet20.rnet -o cifar_resnet20.safetensors
   rnetc compile specs/resnet18.rnet --emit-python resnet18.py
   rnetc compile specs/cifar50.rnet --set k=2 --zero-init-residual -o cifar50_k2.pt
+  rnetc compile specs/cifar_resnet20.rnet --train -o trained.safetensors
 
 The weights file's names are the spec's layer names (torchvision's for the
 torchvision-family specs); the --emit-python file needs only torch.
@@ -41,25 +44,38 @@ def register(sub) -> None:
                    help="write the initialised weights: .safetensors, .pt or .pth")
     p.add_argument("--emit-python", metavar="FILE.py",
                    help="write the model as a standalone PyTorch source file (no rnetc import)")
-    p.add_argument("--device", choices=("cpu", "meta", "cuda"), default="cpu",
-                   help="where to build: cpu (default), cuda, or meta (shapes only, no memory)")
+    p.add_argument("--device", choices=("cpu", "meta", "cuda"), default=None,
+                   help="where to build: cpu (default), cuda, or meta (shapes only, no memory); "
+                        "with --train, where to train (default: the GPU if there is one)")
     p.add_argument("--zero-init-residual", action="store_true",
                    help="zero the last BN of each residual branch (each block starts as its "
                         "shortcut; Goyal et al. 2017)")
+    p.add_argument("--train", action="store_true",
+                   help="then train it (the options below; see `rnetc train --help`); -o writes "
+                        "the trained weights")
+    add_training_arguments(p, device=False)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from resnet_dsl.analysis.summary import format_summary
 
+    train_device, args.device = args.device or "auto", args.device or "cpu"
+    reject_training_options(args)
     check_outputs(args)
     net = compile_args(args)
+    if args.train:  # initialise from --seed, as `rnetc train` does
+        seed_model_init(args)
     model = build_model(args, net)
     forward = prove_forward(model, net, args.device)
     print(format_summary(net), end="")
     print(forward.describe())
     if args.zero_init_residual:
         print(describe_zero_init(model))
+    if args.train:
+        result = train_network(args, net, model, device=train_device)
+        if not (result.main and result.completed):
+            return exit_code(result)
     write_outputs(args, model, net)
     return 0
 
