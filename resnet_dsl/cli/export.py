@@ -85,17 +85,22 @@ def parse_batch(text: str) -> int | str:
     return value
 
 
+def check_output(output: str, flag: str = "-o") -> None:
+    """Refuse an ONNX output path that could not be written, before any work is done."""
+    out = Path(output)
+    if out.suffix.lower() != ".onnx":
+        raise UsageError(f"{flag} {output}: the file name must end in .onnx")
+    if out.is_dir():
+        raise UsageError(f"{flag} {output}: is a folder")
+    if not out.parent.is_dir():
+        raise UsageError(f"{flag} {output}: the folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {output}: cannot write in {out.parent} (permission denied)")
+
+
 def check_options(args: argparse.Namespace) -> None:
     """Refuse a command that would fail after the work: output path, weights path, opset."""
-    out = Path(args.output)
-    if out.suffix.lower() != ".onnx":
-        raise UsageError(f"-o {args.output}: the file name must end in .onnx")
-    if out.is_dir():
-        raise UsageError(f"-o {args.output}: is a folder")
-    if not out.parent.is_dir():
-        raise UsageError(f"-o {args.output}: the folder {out.parent} does not exist")
-    if not os.access(out.parent, os.W_OK | os.X_OK):
-        raise UsageError(f"-o {args.output}: cannot write in {out.parent} (permission denied)")
+    check_output(args.output)
     if args.weights is not None:
         weights = Path(args.weights)
         if not weights.exists():

@@ -121,6 +121,9 @@ def add_training_arguments(p: argparse.ArgumentParser, *, device: bool = True) -
     _opt(g, "--print-freq", type=int, metavar="N", help=f"steps between progress updates (default: {d.print_freq})")
     _opt(g, "--tensorboard", action=argparse.BooleanOptionalAction,
          help="TensorBoard logs in OUTPUT_DIR/tensorboard (default: on if it is installed)")
+    _opt(g, "--export-onnx", metavar="PATH",
+         help="after training, export the best weights (best.pt) to this .onnx file, checked "
+              "against PyTorch in onnxruntime like `rnetc export`")
 
 
 def reject_training_options(args: argparse.Namespace) -> None:
@@ -134,6 +137,7 @@ def reject_training_options(args: argparse.Namespace) -> None:
         return
     given = [option(f.name) for f in fields(TrainConfig) if hasattr(args, f.name) and f.name != "device"]
     given += ["--config"] if hasattr(args, "config") else []
+    given += ["--export-onnx"] if hasattr(args, "export_onnx") else []
     if given:
         raise UsageError(f"{', '.join(given)} {'is a training option' if len(given) == 1 else 'are training options'}: "
                          "add --train")
@@ -174,6 +178,11 @@ def train_network(args: argparse.Namespace, net, model=None, *, device: str | No
     from resnet_dsl.train import OptionError, train
 
     config = training_config(args, device=device)
+    export_path = getattr(args, "export_onnx", None)
+    if export_path is not None:
+        from resnet_dsl.cli.export import check_output
+
+        check_output(export_path, "--export-onnx")  # before hours of training, not after
     spec = {"file": str(net.file), "network": net.name, "params": parse_sets(args.sets),
             "input_shape": list(net.input_shape), "parameters": net.totals.params}
     try:
@@ -187,8 +196,21 @@ def train_network(args: argparse.Namespace, net, model=None, *, device: str | No
         best = f"best test accuracy {100 * result.best_acc:.2f}%" if result.best_acc >= 0 else ""
         written = ", ".join(sorted(result.files))
         print(f"done: {best}; {result.output_dir}/: {written}")
-    # Steps after training (an ONNX export of result.model, say) hook in here, on rank 0.
+    if export_path is not None and result.main and result.completed:
+        export_trained(net, result, export_path)
     return result
+
+
+def export_trained(net, result, path: str) -> None:
+    """Export the run's best weights (its last ones when it kept no best) to ONNX."""
+    from resnet_dsl.backends.onnx import export_onnx
+
+    best = result.best_checkpoint
+    if best.exists():
+        report = export_onnx(net, path, weights=best)
+    else:
+        report = export_onnx(net, path, model=result.model)
+    print(report.describe())
 
 
 def exit_code(result) -> int:
