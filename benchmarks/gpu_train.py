@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -101,13 +102,13 @@ def images_per_second(step, x, y, warmup: int, steps: int, device) -> float:
     return steps * x.shape[0] / (time.perf_counter() - start)
 
 
-def bench_resnet50(args, device) -> list[dict]:
+def bench_resnet50(args, device, modes: list[str]) -> list[dict]:
     models = resnet50_models(device)
     x = torch.randn(args.batch, 3, args.image_size, args.image_size, device=device)
     x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (args.batch,), device=device)
     rows = []
-    for mode in args.modes:
+    for mode in modes:
         steps = {}
         for name, model in models.items():
             model = model.to(memory_format=torch.channels_last).train()
@@ -209,7 +210,7 @@ def trainer_epoch(args, device, net, out: Path) -> dict | None:
     config = TrainConfig(data="synthetic", synthetic_size=args.cifar_images, epochs=1,
                          batch_size=args.cifar_batch, amp=True, channels_last=True,  # as above
                          loader="device", device=str(device), print_freq=10**9, tensorboard=False,
-                         output_dir=str(out / "trainer_run"))
+                         output_dir=str(out))
     result = train(config, net)
     row = result.rows[-1]
     print(f"cifar_resnet56 epoch, rnetc train: {row['epoch_time_s']:.2f}s, "
@@ -226,7 +227,9 @@ def bench_cifar(args, device, out: Path) -> list[dict]:
     data = load_data("synthetic", input_shape=(3, 32, 32), num_classes=10,
                      synthetic_size=args.cifar_images, seed=0)
     rows = [cifar_epoch(args, device, net, data, p) for p in ("device", "dataloader", "torchvision")]
-    trainer = trainer_epoch(args, device, net, out)
+    # the trainer's run folder (checkpoints) goes to a scratch folder, not next to the results
+    with tempfile.TemporaryDirectory(prefix="rnetc-bench-") as scratch:
+        trainer = trainer_epoch(args, device, net, Path(scratch))
     return rows + ([trainer] if trainer else [])
 
 
@@ -282,6 +285,8 @@ def main(argv=None) -> int:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             p.error("no CUDA device; pass --device cpu for a smoke run")
+        if device.index is None:   # torch before 2.14 wants an index here
+            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -296,14 +301,27 @@ def main(argv=None) -> int:
             "torch": torch.__version__, "python": platform.python_version(),
             "date": time.strftime("%Y-%m-%d"), "peak_tflops": peak, "peak_source": source},
         "resnet50_batch": args.batch, "image_size": args.image_size, "cifar_images": args.cifar_images,
-        "cifar_batch": args.cifar_batch,
-        "resnet50": [] if "resnet50" in args.skip else bench_resnet50(args, device),
-        "cifar": [] if "cifar" in args.skip else bench_cifar(args, device, out),
+        "cifar_batch": args.cifar_batch, "resnet50": [], "cifar": [],
     }
-    (out / "gpu_train.json").write_text(json.dumps(results, indent=2) + "\n")
-    text = report(results)
-    (out / "gpu_train.md").write_text(text)
-    print(text)
+
+    def save() -> str:   # after every part, so a run cut short still leaves what it measured
+        (out / "gpu_train.json").write_text(json.dumps(results, indent=2) + "\n")
+        text = report(results)
+        (out / "gpu_train.md").write_text(text)
+        return text
+
+    # eager ResNet-50, then the CIFAR epochs, then the (slow to compile) compiled ResNet-50
+    eager = [m for m in args.modes if m != "compiled"]
+    compiled = [m for m in args.modes if m == "compiled"]
+    if "resnet50" not in args.skip and eager:
+        results["resnet50"] += bench_resnet50(args, device, eager)
+        save()
+    if "cifar" not in args.skip:
+        results["cifar"] = bench_cifar(args, device, out)
+        save()
+    if "resnet50" not in args.skip and compiled:
+        results["resnet50"] += bench_resnet50(args, device, compiled)
+    print(save())
     return 0
 
 
