@@ -15,7 +15,7 @@ pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
 TINY = ["--device", "cpu", "--steps", "1", "--warmup", "0", "--repeats", "1", "--batch", "2",
-        "--image-size", "32", "--modes", "eager", "--cifar-images", "32", "--cifar-batch", "8",
+        "--image-size", "32", "--modes", "eager", "--cifar-modes", "eager", "--cifar-images", "32", "--cifar-batch", "8",
         "--workers", "0"]
 
 
