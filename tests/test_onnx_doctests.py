@@ -10,7 +10,7 @@ pytest.importorskip("onnxruntime")
 
 MODULES = ["resnet_dsl.backends.onnx.export", "resnet_dsl.backends.onnx.trace",
            "resnet_dsl.backends.onnx.verify", "resnet_dsl.backends.onnx.minimize",
-           "resnet_dsl.backends.onnx.metadata", "resnet_dsl.backends.onnx.weights"]
+           "resnet_dsl.backends.onnx.metadata"]
 
 
 @pytest.fixture(autouse=True, scope="module")

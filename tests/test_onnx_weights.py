@@ -18,7 +18,7 @@ from torch_helpers import randomize, set_threads  # noqa: E402
 
 import resnet_dsl  # noqa: E402
 from resnet_dsl.backends.onnx import export_onnx  # noqa: E402
-from resnet_dsl.backends.onnx.weights import fit_state, read_weights  # noqa: E402
+from resnet_dsl.backends.torch.weights import fit_state, read_weights  # noqa: E402
 from resnet_dsl.backends.torch import save_weights  # noqa: E402
 from resnet_dsl.compiler import compile_network  # noqa: E402
 from resnet_dsl.errors import RnetError  # noqa: E402

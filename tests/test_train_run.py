@@ -329,3 +329,32 @@ def test_errors_are_messages_not_tracebacks(tmp_path, capsys, argv, code, words)
     assert "Traceback" not in text
     for w in words:
         assert w.format(**fill) in text, text
+
+
+def test_weights_of_another_network_name_the_first_mismatch(tmp_path, capsys):
+    """Resuming or evaluating with another network's weights is E805 naming the first
+    tensor that differs (the same check as `rnetc export --weights`), not torch's list."""
+    import resnet_dsl
+    from resnet_dsl.backends.torch import save_weights
+
+    tiny = ["--subset", "64", "-b", "32", "--input", "3x8x8", "--no-tensorboard"]
+    assert main(["train", str(SPECS / "cifar_resnet32.rnet"), "--epochs", "1", *tiny,
+                 "--output-dir", str(tmp_path / "r32")]) == 0
+    capsys.readouterr()
+    wide = save_weights(resnet_dsl.build(R20, classes=100), tmp_path / "c100.safetensors")
+    for argv, words in (
+        (["train", str(R20), "--epochs", "2", *tiny, "--output-dir", str(tmp_path / "r20"),
+          "--resume", str(tmp_path / "r32" / "last.pt")],
+         [f"{tmp_path / 'r32' / 'last.pt'} does not fit cifar_resnet20: the file has a tensor "
+          "`layer1.3.conv1.weight` (shape 16x16x3x3) that the network does not (and 71 more",
+          "help: resume with the spec"]),
+        (["eval", str(R20), "--input", "3x8x8", "--weights", str(tmp_path / "r32" / "best.pt")],
+         ["does not fit cifar_resnet20", "help: evaluate with the spec"]),
+        (["eval", str(R20), "--weights", str(wide)],
+         ["tensor `fc.weight` has shape 100x64 in the file, the network needs 10x64"]),
+    ):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "error[E805]" in err and "Traceback" not in err, err
+        for w in words:
+            assert w in err, err

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     except OptionError as exc:
         raise UsageError(str(exc)) from None
     model = build_module(net, device="cpu")
-    run_info = load_eval_weights(model, args.weights, ema=args.ema)
+    run_info = load_eval_weights(model, args.weights, ema=args.ema, network=net.name)
     trained = run_info.get("config", {})   # the run's data options are the defaults
     name = args.data or trained.get("data") or "digits"
     same_data = trained.get("data") == name

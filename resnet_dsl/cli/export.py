@@ -13,7 +13,7 @@ from pathlib import Path
 
 from resnet_dsl.cli.common import UsageError, add_spec_arguments, compile_args, parse_limits
 
-WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")  # = backends.onnx.weights (no torch here)
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")  # = backends.torch.weights (no torch imported here)
 
 EPILOG = """\
 examples:

@@ -105,6 +105,19 @@ def load_training(path: str | Path, map_location: torch.device | str = "cpu") ->
 
 
 # -- random state -------------------------------------------------------------------------
+def load_weights(module: torch.nn.Module, state: dict, path: str | Path, *, network: str,
+                 command: str) -> None:
+    """Load `state` into `module` after checking it tensor by tensor (E805 names the first
+    mismatch, and says to `command` (resume, evaluate) with the options of the run that
+    wrote the file)."""
+    from resnet_dsl.backends.torch.weights import fit_state
+
+    state = fit_state(state, module.state_dict(), source=str(path), network=network,
+                      hint=f"{command} with the spec and the --set/--input options of the run "
+                           "that wrote it")
+    module.load_state_dict(state)
+
+
 def rng_state(aug_generator: torch.Generator | None = None) -> dict:
     """Every random state a run draws from, as checkpoint-safe values."""
     version, internal, gauss = random.getstate()

@@ -49,7 +49,8 @@ def evaluate_model(model: nn.Module, loader, transform: BatchTransform, *, devic
     return {"loss": loss / n, "acc": correct / n, "top5": correct5 / n, "images": int(n)}
 
 
-def load_eval_weights(model: nn.Module, path: str | Path, *, ema: bool = False) -> dict:
+def load_eval_weights(model: nn.Module, path: str | Path, *, ema: bool = False,
+                      network: str = "the network") -> dict:
     """Load weights for evaluation into `model`; return what a training checkpoint says
     about its run (`{"data": ..., "config": ...}`; empty for plain weights).
 
@@ -59,16 +60,13 @@ def load_eval_weights(model: nn.Module, path: str | Path, *, ema: bool = False) 
     path = Path(path)
     if not path.is_file():
         raise error("E805", f"no such weights file: {path}")
-    if path.suffix.lower() == ".safetensors":
-        from resnet_dsl.backends.torch import load_weights
-
-        try:
-            load_weights(model, path)
-        except (RuntimeError, ValueError, KeyError, OSError) as exc:
-            raise error("E805", f"{path}: {str(exc).splitlines()[0]}") from None
-        return {}
-    state = checkpoint.load(path)
     info: dict = {}
+    if path.suffix.lower() == ".safetensors":
+        from resnet_dsl.backends.torch.weights import read_weights
+
+        state = read_weights(path)
+    else:
+        state = checkpoint.load(path)
     if isinstance(state, dict) and state.get("format") == checkpoint.FORMAT:
         info = {"data": state.get("data") or {}, "config": state.get("config") or {}}
         if ema:
@@ -81,11 +79,5 @@ def load_eval_weights(model: nn.Module, path: str | Path, *, ema: bool = False) 
         raise error("E805", f"--ema needs a training checkpoint; {path} holds plain weights")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise error("E805", f"{path} holds no state dict of tensors")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        detail = [line.strip() for line in str(exc).splitlines() if line.strip()][1:2]
-        raise error("E805", f"{path} holds weights of a different network"
-                    + (f": {detail[0]}" if detail else ""),
-                    help="evaluate with the spec and --set/--input options of the run that wrote it") from None
+    checkpoint.load_weights(model, state, path, network=network, command="evaluate")
     return info

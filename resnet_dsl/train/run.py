@@ -196,16 +196,6 @@ def _check_writable(out: Path) -> None:
         raise OptionError(f"--output-dir {out}: cannot write there ({exc.strerror or exc})") from None
 
 
-def _load_model_state(module: nn.Module, state: dict, path: str) -> None:
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as exc:
-        first = [line.strip() for line in str(exc).splitlines() if line.strip()][1:2]
-        raise error("E805", f"{path} holds weights of a different network"
-                            + (f": {first[0]}" if first else ""),
-                    help="resume with the spec and --set/--input options of the run that wrote it") from None
-
-
 def _train(config, net, model, input_shape, num_classes, spec, command, d: Dist, device) -> TrainResult:
     _configure_backends(config, device)
     seed_everything(config.seed)
@@ -248,7 +238,7 @@ def _train(config, net, model, input_shape, num_classes, spec, command, d: Dist,
     notes = list(data.notes)
     if resume:
         saved = checkpoint.load_training(resume)   # on the CPU; load_state_dict copies to the device
-        _load_model_state(module, saved["model"], resume)
+        checkpoint.load_weights(module, saved["model"], resume, network=name, command="resume")
         optimizer.load_state_dict(saved["optimizer"])
         if scaler is not None and saved.get("scaler"):
             scaler.load_state_dict(saved["scaler"])

@@ -182,7 +182,7 @@ def _inference_model(net: Network, model, weights) -> tuple[torch.nn.Module, str
         return module.eval(), "the model given"
     if weights is None:
         return build_module(net, device="cpu").eval(), RANDOM_WEIGHTS
-    from resnet_dsl.backends.onnx.weights import fit_state, read_weights
+    from resnet_dsl.backends.torch.weights import fit_state, read_weights
 
     module = build_module(net, device="meta")   # no random numbers drawn for weights
     state = fit_state(read_weights(weights), module.state_dict(), source=str(weights),

@@ -1,21 +1,41 @@
-"""Saving and loading a model's state dict: safetensors (.safetensors) or torch (.pt, .pth).
+"""Weights files: saving and loading a model's state dict, safetensors (.safetensors) or
+torch (.pt, .pth), and reading one checked against a network.
 
 Files are written atomically (resnet_dsl.files). Loading a .pt/.pth file uses
-`torch.load(weights_only=True)`, which refuses pickled code. A torchvision checkpoint
-loads into the spec of the same network as it is: the names are the same.
+`torch.load(weights_only=True)`, which refuses a pickle that asks for anything but
+tensors and plain containers, so a malicious file never runs code (`read_weights` makes
+that an E805 error); a full unpickle is never attempted. A torchvision checkpoint loads
+into the spec of the same network as it is: the names are the same.
+
+`read_weights` also takes a training checkpoint (a dict whose `model` entry is the state
+dict, as `rnetc train` writes it). `fit_state` compares a state dict with the network's,
+tensor by tensor in the network's order, and names the first mismatch: a missing
+tensor, a shape that differs (both shapes), or a tensor the network does not have.
+Export, evaluation and resuming a run all check weights with it.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from resnet_dsl.errors import error
 from resnet_dsl.files import write_atomic
 
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
+CHECKPOINT_KEY = "model"  # rnetc train's checkpoints: {"format": ..., "model": state, ...}
+
+_SAFE = ("weights are read safely (safetensors, or torch.load with weights_only=True): "
+         "tensors, numbers, strings, lists and dicts only")
+_HELP = ("export with the spec and the --set/--input options of the run that wrote the "
+         "weights, or give the weights of this network")
 
 
 def weight_format(path: str | os.PathLike) -> str:
@@ -63,3 +83,112 @@ def load_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def load_weights(model: nn.Module, path: str | os.PathLike, *, strict: bool = True):
     """Load a weights file into `model` (`strict`: every name must match both ways)."""
     return model.load_state_dict(load_state(path), strict=strict)
+
+
+def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The state dict in a weights file or training checkpoint (on the CPU); E805 otherwise.
+
+    >>> import resnet_dsl, tempfile, pathlib
+    >>> from resnet_dsl.backends.torch import save_weights
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "w.pt"
+    >>> _ = save_weights(resnet_dsl.build("specs/cifar_resnet20.rnet"), path)
+    >>> len(read_weights(path))
+    116
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error("E805", f"no such weights file: {path}" if not path.exists()
+                    else f"{path} is a folder, not a weights file")
+    suffix = path.suffix.lower()
+    if suffix not in WEIGHT_SUFFIXES:
+        raise error("E805", f"{path}: weights are read from {', '.join(WEIGHT_SUFFIXES)} files, "
+                            f"not {suffix or 'a file without a suffix'}")
+    try:
+        if suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            loaded = load_file(str(path), device="cpu")
+        else:
+            with warnings.catch_warnings():  # "pickle protocol 4 ..." says nothing useful here
+                warnings.simplefilter("ignore")
+                loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise error("E805", f"{path}: refused: not a pickle of tensors and plain values only "
+                            f"({_refusal(exc)}); nothing in it was run", help=_SAFE) from None
+    except Exception as exc:  # torch and safetensors raise many types; all mean "unusable"
+        kind = "safetensors" if suffix == ".safetensors" else "PyTorch"
+        raise error("E805", f"{path}: not a {kind} weights file ({type(exc).__name__}: "
+                            f"{_first_line(exc)})", help=_SAFE) from None
+    return _state_dict(loaded, path)
+
+
+def _state_dict(loaded: object, path: Path) -> dict[str, torch.Tensor]:
+    """The state dict itself, or the `model` entry of a training checkpoint."""
+    if isinstance(loaded, Mapping) and isinstance(loaded.get(CHECKPOINT_KEY), Mapping):
+        loaded = loaded[CHECKPOINT_KEY]
+    if not isinstance(loaded, Mapping) or not loaded:
+        raise error("E805", f"{path} holds {_describe(loaded)}, not a state dict of tensors",
+                    help="give a weights file (rnetc compile -o) or a training checkpoint")
+    for name, value in loaded.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise error("E805", f"{path} is not a state dict of tensors: its entry `{name}` is "
+                                f"{_describe(value)}",
+                        help="give a weights file (rnetc compile -o) or a training checkpoint")
+    return dict(loaded)
+
+
+def fit_state(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor],
+              *, source: str, network: str, hint: str = _HELP) -> dict[str, torch.Tensor]:
+    """Check `state` against the model's own state dict (`expected`, meta tensors will do);
+    return it with floating-point tensors as the model's dtype. E805 names the first
+    mismatching tensor in the model's order, then the number of further ones.
+
+    >>> e = {"w": torch.empty(2, 3, device="meta")}
+    >>> fit_state({"w": torch.zeros(3, 2)}, e, source="w.pt", network="n")
+    Traceback (most recent call last):
+    ...
+    resnet_dsl.errors.RnetError: error[E805]: w.pt does not fit n: tensor `w` has shape 3x2 in the file, the network needs 2x3
+    """
+    problems: list[str] = []
+    for name, want in expected.items():
+        got = state.get(name)
+        if got is None:
+            problems.append(f"tensor `{name}` (shape {_shape(want)}) is missing from the file")
+        elif tuple(got.shape) != tuple(want.shape):
+            problems.append(f"tensor `{name}` has shape {_shape(got)} in the file, the network "
+                            f"needs {_shape(want)}")
+        elif got.is_floating_point() != want.is_floating_point():
+            problems.append(f"tensor `{name}` is {got.dtype} in the file, the network needs "
+                            f"{want.dtype}")
+    problems += [f"the file has a tensor `{name}` (shape {_shape(state[name])}) that the network "
+                 f"does not" for name in state if name not in expected]
+    if problems:
+        more = f" (and {len(problems) - 1} more mismatches)" if len(problems) > 1 else ""
+        raise error("E805", f"{source} does not fit {network}: {problems[0]}{more}", help=hint)
+    return {name: (tensor.to(expected[name].dtype) if tensor.is_floating_point() else tensor)
+            for name, tensor in state.items()}
+
+
+def _shape(tensor: torch.Tensor) -> str:
+    return "x".join(map(str, tensor.shape)) or "scalar"
+
+
+def _refusal(exc: BaseException) -> str:
+    """torch's reason ("Unsupported global: GLOBAL posix.system"), without its advice to
+    retry with weights_only=False, which would run the file's code."""
+    found = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|Check the documentation|$)",
+                      str(exc), re.S)
+    reason = found.group(1).strip().splitlines()[0] if found else _first_line(exc)
+    return reason.partition(" was not an allowed global")[0]  # (and how to allow it: no)
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, Mapping):
+        return "an empty dict" if not value else "a dict"
+    return f"a {type(value).__name__}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
