@@ -318,7 +318,9 @@ def test_failing_dot_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
     bin_dir.mkdir()
     fake = bin_dir / "dot"
     # reads its input first, as dot does, so the failure is the exit status, not a broken pipe
-    fake.write_text("#!/bin/sh\ncat >/dev/null\necho '<svg partial'\necho 'out of memory' >&2\nexit 3\n")
+    # (`cat` by its full path: PATH holds only the fake dot below)
+    cat = shutil.which("cat")
+    fake.write_text(f"#!/bin/sh\n{cat} >/dev/null\necho '<svg partial'\necho 'out of memory' >&2\nexit 3\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir))
     out_dir = tmp_path / "out"
