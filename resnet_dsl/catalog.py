@@ -166,7 +166,7 @@ CATALOG: tuple[Entry, ...] = (
           "their defaults admit every real ResNet.",
           "network n {\n  input 3x32x32\n  stage x 1000000 basic(16)\n}",
           "Fix the spec, or raise the limit: --limit max_repeats=2000000 (Python: "
-          "Limits().with_overrides(...))."),
+          "limits=Limits(max_repeats=2000000))."),
     Entry("E602", "recursion too deep",
           "Blocks call each other (or a network alias refers to itself) deeper than "
           "`max_block_depth`.",

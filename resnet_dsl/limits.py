@@ -34,5 +34,16 @@ class Limits:
             raise ValueError(f"unknown limit(s): {', '.join(sorted(unknown))}")
         return replace(self, **changes)
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"limit {f.name} must be a positive integer, got {value!r}")
+
+
+def raise_hint(name: str) -> str:
+    """The help line of an E601 error: how to raise limit `name`."""
+    return f"if this is really meant, raise the limit: --limit {name}=N (Python: limits=Limits({name}=N))"
+
 
 DEFAULT_LIMITS = Limits()

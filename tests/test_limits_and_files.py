@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import os
 import time
+from pathlib import Path
+from dataclasses import fields
 
 import pytest
 from conftest import REPO, SPECS
@@ -83,6 +85,25 @@ def test_limits_are_configurable():
     assert len(net.stages["layer1"].blocks) == 12_000
     with pytest.raises(ValueError):
         Limits().with_overrides(max_bananas=1)
+    for bad in (0, -1, True, 2.5):
+        with pytest.raises(ValueError, match="must be a positive integer"):
+            Limits().with_overrides(max_layers=bad)
+
+
+@pytest.mark.parametrize("what,text", ABSURD, ids=[a for a, _ in ABSURD])
+def test_every_limit_error_says_which_limit_to_raise(what, text):
+    """The help names the limit that fired, as the CLI and Python spell it."""
+    with pytest.raises(RnetError) as info:
+        compile_network(text)
+    d = info.value.diagnostics[0]
+    if d.code == "E601":
+        name = d.help.split("--limit ")[1].split("=")[0]
+        assert hasattr(DEFAULT_LIMITS, name), d.help
+        assert f"limits=Limits({name}=N)" in d.help
+        value = getattr(DEFAULT_LIMITS, name)   # the message quotes that limit's value
+        shown = f"{value / 2**30:,.1f} GiB" if name.endswith("_bytes") and value >= 2**30 \
+            else f"{value:,}" if value >= 1000 else str(value)
+        assert shown in d.message + d.help, (name, d.message, d.help)
 
 
 def test_import_depth_limit(tmp_path):
@@ -156,3 +177,24 @@ def test_every_torch_load_is_weights_only():
                     f"{path}:{node.lineno}: torch.load without weights_only=True"
             if owner == "pickle" and name in ("load", "loads"):
                 raise AssertionError(f"{path}:{node.lineno}: pickle.{name} (use a restricted unpickler)")
+
+
+def test_the_language_reference_lists_every_limit_with_its_default():
+    text = (REPO / "docs" / "language.md").read_text(encoding="utf-8")
+    for field in fields(DEFAULT_LIMITS):
+        row = next((line for line in text.splitlines() if line.startswith(f"| `{field.name}` |")), None)
+        assert row is not None, f"docs/language.md has no row for {field.name}"
+        assert f"| {getattr(DEFAULT_LIMITS, field.name):,} |" in row, row
+
+
+def test_devices_and_folders_are_not_read_as_specs(tmp_path):
+    """/dev/zero would never end; a folder is not a file: both are refused before reading."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.rnet").write_text('import "sub"\nnetwork n { input 3x8x8 }\n')
+    with pytest.raises(RnetError) as info:
+        compile_network(tmp_path / "a.rnet")
+    assert info.value.codes == ["E501"] and "is a folder" in info.value.diagnostics[0].message
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(RnetError) as info:
+            compile_network(Path("/dev/zero"))
+        assert info.value.codes == ["E002"] and "not a regular file" in info.value.render()

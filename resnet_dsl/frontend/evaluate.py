@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from resnet_dsl.errors import Diagnostic, RnetError, Span, did_you_mean
 from resnet_dsl.frontend import ast
-from resnet_dsl.limits import Limits
+from resnet_dsl.limits import Limits, raise_hint
 
 Scalar = bool | int | float
 
@@ -155,7 +155,7 @@ def _checked(value: Scalar, span: Span, limits: Limits) -> Scalar:
         return value
     if isinstance(value, int) and abs(value) > limits.max_number:
         raise fail("E601", f"number too large ({len(str(abs(value)))} digits)", span,
-                   f"numbers in a spec are limited to {limits.max_number:,}")
+                   f"numbers in a spec are limited to {limits.max_number:,}; " + raise_hint("max_number"))
     if isinstance(value, float) and not math.isfinite(value):
         raise fail("E203", "the result is not a finite number", span)
     return value

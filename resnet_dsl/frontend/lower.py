@@ -22,7 +22,7 @@ from resnet_dsl.frontend.signatures import (
 from resnet_dsl.frontend.source import BlockRef, Program, SourceFile
 from resnet_dsl.ir import nodes as ir
 from resnet_dsl.ir.graph import BlockInfo, Network, StageInfo
-from resnet_dsl.limits import Limits
+from resnet_dsl.limits import Limits, raise_hint
 
 POLICIES = {
     "identity": "identity", "zeropad": "zeropad", "proj": "proj", "proj_all": "proj_all",
@@ -270,7 +270,7 @@ class _Lowerer:
                 self._report(RnetError(Diagnostic(
                     "E601", f"lowering ran more than {self.limits.max_steps:,} statements "
                     "(blocks calling blocks too many times?)", stmt.span,
-                    "raise Limits.max_steps if this is really meant")), ctx.trace)
+                    raise_hint("max_steps"))), ctx.trace)
                 raise _Abort()
             try:
                 self._stmt(stmt, ctx)
@@ -343,9 +343,9 @@ class _Lowerer:
             raise fail("E202", f"`input` takes CxHxW (3 sizes), got {len(values)}",
                        stmt.dims.span, "e.g. `input 3x224x224`")
         c, h, w = self.input_override or values
-        self._limit(c, self.limits.max_channels, "input channels", stmt.span)
+        self._limit(c, "max_channels", "input channels", stmt.span)
         for size in (h, w):
-            self._limit(size, self.limits.max_spatial, "input size", stmt.span)
+            self._limit(size, "max_spatial", "input size", stmt.span)
         if min(c, h, w) < 1:
             raise fail("E203", f"input sizes must be positive, got {c}x{h}x{w}", stmt.span)
         self.input_span = stmt.span
@@ -369,7 +369,7 @@ class _Lowerer:
         if repeats < 1:
             raise fail("E203", f"a stage repeats its block at least once, got {repeats}",
                        stmt.repeat_span)
-        self._limit(repeats, self.limits.max_repeats, "repeats", stmt.repeat_span)
+        self._limit(repeats, "max_repeats", "repeats", stmt.repeat_span)
         ref = self._resolve_block(stmt.block, ctx)
         stride, policy, policy_given = 1, "proj", False
         for kw in stmt.kwargs:
@@ -419,7 +419,8 @@ class _Lowerer:
                 per_block = len(self.nodes) - before
                 if len(self.nodes) + per_block * (repeats - 1) > self.limits.max_layers:
                     raise fail("E601", f"this stage would make {per_block * repeats:,} layers; "
-                               f"the limit is {self.limits.max_layers:,} in all", stmt.span)
+                               f"the limit is {self.limits.max_layers:,} in all", stmt.span,
+                               raise_hint("max_layers"))
 
     def _policy(self, kw: ast.Kwarg) -> str:
         if isinstance(kw.value, ast.Name) and kw.value.id in POLICIES:
@@ -523,17 +524,17 @@ class _Lowerer:
         if op == "conv":
             out = value["out"]
             self._positive(value, span_of, ("out", "groups"))
-            self._limit(out, self.limits.max_channels, "channels", span_of["out"])
+            self._limit(out, "max_channels", "channels", span_of["out"])
             kernel, stride, dilation = value["kernel"], value["stride"], value["dilation"]
             for key in ("kernel", "stride", "dilation"):
                 self._positive_pair(value[key], span_of[key], key)
-                self._limit(max(value[key]), self.limits.max_spatial, key, span_of[key])
+                self._limit(max(value[key]), "max_spatial", key, span_of[key])
             padding = value["padding"]
             if padding is None:
                 padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
             elif min(padding) < 0:
                 raise fail("E203", f"padding must be at least 0, got {show(padding)}", span_of["padding"])
-            self._limit(max(padding), self.limits.max_spatial, "padding", span_of["padding"])
+            self._limit(max(padding), "max_spatial", "padding", span_of["padding"])
             self._emit(ir.Conv, "conv", call, ctx, out_channels=out, kernel=kernel, stride=stride,
                        padding=padding, dilation=dilation, groups=value["groups"], bias=value["bias"])
         elif op == "bn":
@@ -570,7 +571,7 @@ class _Lowerer:
             self._emit(ir.Flatten, "flatten", call, ctx)
         elif op == "fc":
             self._positive(value, span_of, ("out",))
-            self._limit(value["out"], self.limits.max_channels, "features", span_of["out"])
+            self._limit(value["out"], "max_channels", "features", span_of["out"])
             self._emit(ir.Linear, "fc", call, ctx, out_features=value["out"], bias=value["bias"])
         else:  # pragma: no cover - LAYERS and this dispatch are kept in step
             raise AssertionError(op)
@@ -598,7 +599,7 @@ class _Lowerer:
     def _emit(self, cls, label: str, call: ast.Call, ctx: _Ctx, **attrs) -> ir.NodeBase:
         if len(self.nodes) >= self.limits.max_layers:
             raise fail("E601", f"the network has more than {self.limits.max_layers:,} layers",
-                       call.span, "raise Limits.max_layers if this is really meant")
+                       call.span, raise_hint("max_layers"))
         local = self.namers[ctx.scope].take(label, call.alias, call.alias_span or call.span)
         name = f"{ctx.scope}.{local}" if ctx.scope else local
         block = ctx.block
@@ -642,10 +643,11 @@ class _Lowerer:
         if min(pair) < 1:
             raise fail("E203", f"{what} must be at least 1, got {show(pair)}", span)
 
-    def _limit(self, value: int, limit: int, what: str, span: Span) -> None:
+    def _limit(self, value: int, name: str, what: str, span: Span) -> None:
+        limit = getattr(self.limits, name)
         if value > limit:
             raise fail("E601", f"{what} {value:,} exceeds the limit of {limit:,}", span,
-                       "raise the limit (rnetc --limit) if this is really meant")
+                       raise_hint(name))
 
     def _need_input(self, span: Span) -> None:
         if self.current is None:

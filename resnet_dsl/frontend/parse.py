@@ -17,6 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from resnet_dsl.errors import Diagnostic, Note, RnetError, Span
 from resnet_dsl.frontend import ast
+from resnet_dsl.limits import raise_hint
 
 _PACKAGE_GRAMMAR = Path(__file__).resolve().parent.parent / "grammar" / "rnet.lark"
 _REPO_GRAMMAR = Path(__file__).resolve().parents[2] / "grammar" / "rnet.lark"
@@ -151,7 +152,8 @@ def _check_nesting(tree: lark.Tree, file: str, limit: int) -> None:
                 if not meta.empty else None
             raise RnetError(Diagnostic(
                 "E601", f"the spec nests deeper than {limit} levels", span,
-                "split the expression with `let`s, or flatten the nesting"))
+                "split the expression with `let`s, or flatten the nesting; "
+                + raise_hint("max_nesting")))
         stack.extend((child, depth + 1) for child in node.children if isinstance(child, lark.Tree))
 
 

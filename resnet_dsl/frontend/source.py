@@ -16,7 +16,7 @@ from pathlib import Path
 from resnet_dsl.errors import PRELUDE_NAME, Diagnostic, Note, RnetError, SourceLookup, Span
 from resnet_dsl.frontend import ast
 from resnet_dsl.frontend.parse import parse
-from resnet_dsl.limits import DEFAULT_LIMITS, Limits
+from resnet_dsl.limits import DEFAULT_LIMITS, Limits, raise_hint
 
 PRELUDE_PATH = Path(__file__).resolve().parent / "prelude.rnet"
 
@@ -128,7 +128,7 @@ def _check_size(data: bytes, display: str, span: Span | None, limits: Limits) ->
     if len(data) > limits.max_file_bytes:
         raise RnetError(Diagnostic(
             "E601", f"{display} is {len(data):,} bytes; the limit is {limits.max_file_bytes:,}",
-            span, "raise Limits.max_file_bytes if this file is really meant"))
+            span, raise_hint("max_file_bytes")))
 
 
 class _Loader:
@@ -144,13 +144,18 @@ class _Loader:
     def read(self, path: Path, display: str, span: Span | None) -> str:
         try:
             if not path.is_file():
+                if path.exists():   # a folder, a device (/dev/zero would never end), a socket
+                    what = "a folder, not a spec file" if path.is_dir() else \
+                        "not a regular file (a device, pipe or socket)"
+                    raise RnetError(Diagnostic("E501" if span else "E002", f"{display} is {what}",
+                                               span))
                 raise FileNotFoundError(path)
             size = path.stat().st_size
             if size > self.limits.max_file_bytes:
                 raise RnetError(Diagnostic(
                     "E601", f"{display} is {size:,} bytes; the limit is "
                     f"{self.limits.max_file_bytes:,}", span,
-                    "raise Limits.max_file_bytes if this file is really meant"))
+                    raise_hint("max_file_bytes")))
             data = path.read_bytes()
         except RnetError:
             raise
@@ -221,7 +226,8 @@ class _Loader:
         assert importer.directory is not None
         if len(stack) + 1 > self.limits.max_import_depth:
             self.diagnostics.append(Diagnostic(
-                "E601", f"imports nest deeper than {self.limits.max_import_depth} files", imp.span))
+                "E601", f"imports nest deeper than {self.limits.max_import_depth} files", imp.span,
+                raise_hint("max_import_depth")))
             return None
         raw = Path(imp.path)
         display = os.path.normpath(os.path.join(os.path.dirname(importer.name), imp.path)) \

@@ -13,7 +13,7 @@ import math
 from resnet_dsl.errors import Diagnostic
 from resnet_dsl.ir import nodes as ir
 from resnet_dsl.ir.graph import Network, Totals
-from resnet_dsl.limits import Limits
+from resnet_dsl.limits import Limits, raise_hint
 
 
 def node_costs(node: ir.NodeBase, in_shape: tuple[int, ...] | None) -> tuple[int, int]:
@@ -48,9 +48,9 @@ def count_costs(net: Network, diags: list[Diagnostic], limits: Limits) -> None:
     if totals.params > limits.max_params:
         diags.append(Diagnostic(
             "E601", f"the network has {totals.params:,} parameters; the limit is "
-            f"{limits.max_params:,}", net.span, "raise Limits.max_params if this is really meant"))
+            f"{limits.max_params:,}", net.span, raise_hint("max_params")))
     if totals.activations * 4 > limits.max_activation_bytes:
         diags.append(Diagnostic(
             "E601", f"one image needs {totals.activations * 4 / 2**30:,.1f} GiB of activations; "
             f"the limit is {limits.max_activation_bytes / 2**30:,.1f} GiB", net.span,
-            "use a smaller input (--input) or raise Limits.max_activation_bytes"))
+            "use a smaller input (--input); " + raise_hint("max_activation_bytes")))
