@@ -255,7 +255,8 @@ def test_not_a_checkpoint(tmp_path):
 
     (tmp_path / "junk.pt").write_bytes(b"not a zip")
     torch.save({"w": torch.zeros(1)}, tmp_path / "plain.pt")
-    for name, words in (("junk.pt", "cannot read it"), ("plain.pt", "not a training checkpoint"),
+    for name, words in (("junk.pt", "not a pickle of tensors and plain values only"),
+                        ("plain.pt", "not a training checkpoint"),
                         ("missing.pt", "no such checkpoint")):
         with pytest.raises(RnetError) as info:
             checkpoint.load_training(tmp_path / name)
@@ -292,3 +293,23 @@ def test_sigkill_while_saving_leaves_a_whole_checkpoint(tmp_path, delay):
     leftovers = checkpoint.remove_partials(tmp_path)
     assert sorted(os.listdir(tmp_path)) == ["last.pt"]
     assert all(p.name.startswith(".last.pt.") for p in leftovers)
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_without_advice_to_run_it(tmp_path):
+    """torch's message suggests retrying with weights_only=False; rnetc never repeats that."""
+    import os as os_module
+
+    from resnet_dsl.errors import RnetError
+
+    class RunsCode:
+        def __reduce__(self):
+            return (os_module.system, ("touch " + str(tmp_path / "ran"),))
+
+    torch.save({"format": checkpoint.FORMAT, "model": RunsCode()}, tmp_path / "last.pt")
+    with pytest.raises(RnetError) as info:
+        checkpoint.load_training(tmp_path / "last.pt")
+    assert not (tmp_path / "ran").exists()
+    text = info.value.render()
+    assert info.value.codes == ["E805"] and "nothing in it was run" in text
+    assert "system" in text   # what the file asked for
+    assert "weights_only=False" not in text and "set to `False`" not in text

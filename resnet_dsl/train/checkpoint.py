@@ -83,13 +83,9 @@ def load(path: str | Path, map_location: torch.device | str = "cpu") -> dict:
         raise error("E805", f"no such checkpoint: {path}" if not path.exists()
                     else f"{path} is a folder, not a checkpoint",
                     help="a run writes OUTPUT_DIR/last.pt every epoch and OUTPUT_DIR/best.pt")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file; all mean "not usable"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise error("E805", f"{path}: cannot read it as a PyTorch checkpoint ({first})",
-                    help="checkpoints are read with weights_only=True: tensors, numbers, "
-                         "strings, lists and dicts only") from None
+    from resnet_dsl.backends.torch.weights import torch_load
+
+    return torch_load(path, what="checkpoint", map_location=map_location)
 
 
 def load_training(path: str | Path, map_location: torch.device | str = "cpu") -> dict:

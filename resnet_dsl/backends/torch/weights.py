@@ -103,23 +103,33 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if suffix not in WEIGHT_SUFFIXES:
         raise error("E805", f"{path}: weights are read from {', '.join(WEIGHT_SUFFIXES)} files, "
                             f"not {suffix or 'a file without a suffix'}")
+    if suffix != ".safetensors":
+        return _state_dict(torch_load(path, what="weights file"), path)
     try:
-        if suffix == ".safetensors":
-            from safetensors.torch import load_file
+        from safetensors.torch import load_file
 
-            loaded = load_file(str(path), device="cpu")
-        else:
-            with warnings.catch_warnings():  # "pickle protocol 4 ..." says nothing useful here
-                warnings.simplefilter("ignore")
-                loaded = torch.load(path, map_location="cpu", weights_only=True)
+        loaded = load_file(str(path), device="cpu")
+    except Exception as exc:  # safetensors raises many types; all mean "unusable"
+        raise error("E805", f"{path}: not a safetensors weights file ({type(exc).__name__}: "
+                            f"{_first_line(exc)})", help=_SAFE) from None
+    return _state_dict(loaded, path)
+
+
+def torch_load(path: Path, *, what: str, map_location: torch.device | str = "cpu") -> object:
+    """`torch.load(path, weights_only=True)`, with E805 for a file it cannot or will not
+    read: a pickle that asks for anything but tensors and plain values is refused (nothing
+    in it runs) and the message names what it asked for, never torch's advice to retry
+    with weights_only=False."""
+    try:
+        with warnings.catch_warnings():  # "pickle protocol 4 ..." says nothing useful here
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise error("E805", f"{path}: refused: not a pickle of tensors and plain values only "
                             f"({_refusal(exc)}); nothing in it was run", help=_SAFE) from None
-    except Exception as exc:  # torch and safetensors raise many types; all mean "unusable"
-        kind = "safetensors" if suffix == ".safetensors" else "PyTorch"
-        raise error("E805", f"{path}: not a {kind} weights file ({type(exc).__name__}: "
+    except Exception as exc:  # torch raises many types for a bad file; all mean "unusable"
+        raise error("E805", f"{path}: not a PyTorch {what} ({type(exc).__name__}: "
                             f"{_first_line(exc)})", help=_SAFE) from None
-    return _state_dict(loaded, path)
 
 
 def _state_dict(loaded: object, path: Path) -> dict[str, torch.Tensor]:
@@ -174,12 +184,24 @@ def _shape(tensor: torch.Tensor) -> str:
 
 
 def _refusal(exc: BaseException) -> str:
-    """torch's reason ("Unsupported global: GLOBAL posix.system"), without its advice to
-    retry with weights_only=False, which would run the file's code."""
-    found = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|Check the documentation|$)",
-                      str(exc), re.S)
-    reason = found.group(1).strip().splitlines()[0] if found else _first_line(exc)
-    return reason.partition(" was not an allowed global")[0]  # (and how to allow it: no)
+    """torch's reason ("Unsupported global: GLOBAL posix.system", "Trying to load
+    unsupported GLOBAL posix.system whose module posix is blocked", "Unsupported operand
+    155"), without its advice to retry with weights_only=False, which would run the file's
+    code, or to allow the global."""
+    text = str(exc)
+    # torch words it three ways: the reason after "WeightsUnpickler error:" on its line,
+    # in the paragraph after it, or in a paragraph of its own after the advice
+    found = re.search(r"WeightsUnpickler error:[ \t]*(\S[^\n]*)", text)
+    if found:
+        reason = found.group(1)
+    else:
+        advice = ("Weights only load failed", "Please file an issue", "Check the documentation")
+        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+        reasons = [p for p in paragraphs if not p.startswith(advice)]
+        if not reasons:
+            return "the file asks for something the safe loader does not admit"
+        reason = reasons[0].splitlines()[0]
+    return reason.partition(" was not an allowed global")[0].strip().rstrip(".")
 
 
 def _describe(value: object) -> str:
