@@ -218,3 +218,18 @@ def test_torchvision_names():
     assert "layer1.1.downsample.0" not in params
     assert "layer2.0.conv3" in params and params[-1] == "fc"
     assert net.blocks["layer1.0"].shortcut == "proj" and net.blocks["layer1.1"].shortcut == "identity"
+
+
+@pytest.mark.parametrize("text, opened, closer", [
+    ("network n {\n  input 3x32x32\n  stage x 2 basic(16\n}\n", (3, 18), ")"),
+    ("network n {\n  input 3x32x32\n  let a = (3 + 4\n  conv 3x3 16\n}\n", (3, 11), ")"),
+    ("network n {\n  input 3x32x32\n  conv 3x3 16\n", (1, 11), "}"),
+])
+def test_a_syntax_error_points_at_the_bracket_left_open(text, opened, closer):
+    with pytest.raises(RnetError) as info:
+        compile_network(text)
+    d = info.value.diagnostics[0]
+    assert d.code == "E001" and d.help == f"add the missing `{closer}`"
+    (note,) = d.notes
+    assert (note.span.line, note.span.column) == opened
+    assert note.message == f"this `{'(' if closer == ')' else '{'}` is never closed"

@@ -34,22 +34,25 @@ def grammar_path() -> Path:
 
 
 class _Layout:
-    """Post-lexer: newlines inside ( ) do not end a statement; remembers open braces."""
+    """Post-lexer: newlines inside ( ) do not end a statement; remembers open brackets."""
 
     always_accept = ("_NL",)
 
     def __init__(self) -> None:
         self.open_braces: list[Token] = []
+        self.open_parens: list[Token] = []
 
     def process(self, stream):
-        depth = 0
         self.open_braces = []
+        self.open_parens = []
         for tok in stream:
             kind = tok.type
+            depth = len(self.open_parens)
             if kind in ("LPAR", "CALL_OPEN"):
-                depth += 1
+                self.open_parens.append(tok)
             elif kind == "RPAR":
-                depth = max(depth - 1, 0)
+                if self.open_parens:
+                    self.open_parens.pop()
             elif kind == "LBRACE":
                 self.open_braces.append(tok)
             elif kind == "RBRACE" and self.open_braces:
@@ -236,7 +239,13 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str, layout: _Layo
     if words:
         shown = ", ".join(words[:8]) + (", ..." if len(words) > 8 else "")
         message += f"; expected {shown}" if len(words) > 1 else f"; expected {words[0]}"
-    if at_end and layout.open_braces:
+    if "RPAR" in expected and layout.open_parens:
+        paren = layout.open_parens[-1]   # `(`, or the end of `name(`
+        col = paren.column + len(paren.value) - 1
+        notes.append(Note(Span(file, paren.line, col, paren.line, col + 1),
+                          "this `(` is never closed"))
+        help_ = "add the missing `)`"
+    elif at_end and layout.open_braces:
         brace = layout.open_braces[-1]
         notes.append(Note(Span(file, brace.line, brace.column, brace.line, brace.column + 1),
                           "this `{` is never closed"))
