@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, SPECS
+from conftest import REPO, SPECS, rnetc
 
 torch = pytest.importorskip("torch")
 
@@ -15,7 +15,6 @@ from torch_helpers import import_file, set_threads  # noqa: E402
 
 import resnet_dsl  # noqa: E402
 from resnet_dsl.backends.torch import load_state  # noqa: E402
-from resnet_dsl.cli import main  # noqa: E402
 from resnet_dsl.files import write_atomic  # noqa: E402
 
 CIFAR = str(SPECS / "cifar_resnet20.rnet")
@@ -24,12 +23,6 @@ CIFAR = str(SPECS / "cifar_resnet20.rnet")
 @pytest.fixture(autouse=True, scope="module")
 def _threads():
     yield from set_threads(1)
-
-
-def rnetc(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_compile_prints_summary_and_forward(capsys):

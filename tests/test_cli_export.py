@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import REPO, SPECS
+from conftest import REPO, SPECS, rnetc
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
@@ -15,7 +15,6 @@ onnx = pytest.importorskip("onnx")
 from torch_helpers import set_threads  # noqa: E402
 
 from resnet_dsl.backends.onnx import minimize as minimize_module  # noqa: E402
-from resnet_dsl.cli import main  # noqa: E402
 
 CIFAR = str(SPECS / "cifar_resnet20.rnet")
 ERRORS = REPO / "tests" / "errors"
@@ -24,12 +23,6 @@ ERRORS = REPO / "tests" / "errors"
 @pytest.fixture(autouse=True, scope="module")
 def _threads():
     yield from set_threads(1)
-
-
-def rnetc(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_export_prints_the_report(capsys, tmp_path):
