@@ -13,7 +13,7 @@ The front end (`load`, `summary`) needs no torch; backends import theirs when us
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from resnet_dsl.version import __version__  # noqa: E402
 
 from resnet_dsl.api import build, load, summary  # noqa: E402
 from resnet_dsl.errors import RnetError  # noqa: E402

@@ -1,6 +1,8 @@
-"""The Python API: load a spec to a checked IR, summarise it, build its PyTorch model.
+"""The Python API: load a spec to a checked IR, summarise it, build its PyTorch model,
+export it to ONNX.
 
-`build` imports torch when it is called; nothing else here does.
+`build` imports torch when it is called, `export_spec` torch and onnx; nothing else here
+does. The backends never import this module or the compiler: they take a checked IR.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from resnet_dsl.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
     import torch
+
+    from resnet_dsl.backends.onnx import ExportReport
 
 Scalar = bool | int | float
 
@@ -65,3 +69,24 @@ def build(spec: str | os.PathLike, *, network: str | None = None,
     from resnet_dsl.backends.torch import build_module
 
     return build_module(net, device=device, dtype=dtype, zero_init_residual=zero_init_residual)
+
+
+def export_spec(spec: str | os.PathLike, path: str | os.PathLike, *,
+                network: str | None = None, params: dict[str, Scalar] | None = None,
+                input_shape: tuple[int, int, int] | None = None,
+                weights: str | os.PathLike | None = None, opset: int | None = None,
+                batch: int | str = "dynamic", check: bool = True,
+                limits: Limits = DEFAULT_LIMITS) -> ExportReport:
+    """Compile a spec (a path, or its text) and export it to ONNX: `load`, then
+    `resnet_dsl.backends.onnx.export_onnx` (see docs/onnx.md), in one call.
+
+    >>> import tempfile, pathlib
+    >>> report = export_spec("specs/cifar_resnet.rnet", pathlib.Path(tempfile.mkdtemp()) / "r.onnx",
+    ...                      params={"depth": 8}, batch=4)
+    >>> report.batch, [b.batch for b in report.check.batches], report.metadata["rnetc.network"]
+    (4, [4], 'cifar_resnet')
+    """
+    net = load(spec, network=network, input_shape=input_shape, limits=limits, params=params)
+    from resnet_dsl.backends.onnx import export_onnx
+
+    return export_onnx(net, path, weights=weights, opset=opset, batch=batch, check=check)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from resnet_dsl.frontend.signatures import LAYERS
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -23,10 +25,15 @@ class Entry:
 CATALOG: tuple[Entry, ...] = (
     Entry("E001", "syntax error",
           "The parser met a token it cannot accept here. The message says what it found and "
-          "what it expected; an unclosed `{` is pointed out.",
+          "what it expected. An unclosed `(` or `{` is pointed out (for braces, judged by "
+          "indentation: the `{` whose `}` is missing, not the outer one its `}` was taken "
+          "for), and so is the `}` that ended a network or block early. Two pitfalls have "
+          "their own message: comparisons do not chain (`8 <= d <= 110`), and `else` starts "
+          "no line (a line break after an `if`'s `}` ends the `if`).",
           "network n {\n  input 3x32x32\n  conv 3x3 16 stride=\n}",
           "Finish the statement (`stride=2`). Statements end at a line break or `;`; keyword "
-          "arguments are written `name=value`; `} else {` stays on one line."),
+          "arguments are written `name=value`; `} else {` stays on one line; write "
+          "`8 <= d and d <= 110` for a range."),
     Entry("E002", "cannot read a file",
           "The spec file does not exist or cannot be read.",
           "rnetc check missing.rnet",
@@ -39,9 +46,8 @@ CATALOG: tuple[Entry, ...] = (
           "A name used as a layer, a block, a function (`min`, `max`) or an aliased network is "
           "not defined. The message suggests the closest known name.",
           "network n {\n  input 3x32x32\n  conv 3x3 16\n  batchnorm\n}",
-          "Use a built-in layer (`conv bn relu relu6 leaky_relu silu gelu sigmoid tanh maxpool "
-          "avgpool dropout flatten fc`), a block from the prelude (`rnetc prelude`), or define "
-          "or import the block."),
+          f"Use a built-in layer (`{' '.join(w for w in LAYERS if w not in ('fork', 'add'))}`), "
+          "a block from the prelude (`rnetc prelude`), or define or import the block."),
     Entry("E102", "unknown name in an expression",
           "An expression refers to a name that is neither a parameter nor a `let` of the "
           "network or block it is in. Blocks see only their own parameters.",
@@ -69,7 +75,8 @@ CATALOG: tuple[Entry, ...] = (
     Entry("E202", "wrong type",
           "A value has the wrong type: a number where an integer is needed (widths, "
           "repeats), a number where a boolean is needed (`if`, `require`), a size where a "
-          "number is needed.",
+          "number is needed. A layer's wrong argument gets its usage line, and two "
+          "positional arguments in the wrong order (`conv 16 3x3`) the order that fits.",
           "network n(k = 1.5) {\n  input 3x32x32\n  conv 3x3 16 * k\n}",
           "Use integers for sizes (`//` divides integers); compare to get a boolean."),
     Entry("E203", "value out of range",

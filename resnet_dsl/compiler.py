@@ -51,7 +51,9 @@ def compile_network(spec: str | os.PathLike | Program, *, network: str | None = 
         lowered = lower(program, definition, limits, params, input_shape)
         diagnostics = list(lowered.diagnostics)
         net = lowered.network
+        net.sources = {f.name: f.text for f in program.files}
         if not diagnostics:
+            net.lint(checked=False)  # what every pass relies on: arity, order, one sink
             for run_pass in PIPELINE:
                 run_pass(net, diagnostics, limits)
         if diagnostics:

@@ -31,7 +31,8 @@ def test_printed_ir_golden(name, monkeypatch):
 def test_json_round_trip_and_graph(path):
     net = compile_network(path)
     again = Network.model_validate_json(net.model_dump_json())
-    assert again == net
+    # The spec texts travel with the network for the backends, not in its JSON.
+    assert again == net.model_copy(update={"sources": {}})
     g = net.graph()
     assert nx.is_directed_acyclic_graph(g)
     assert g.number_of_nodes() == len(net.nodes)

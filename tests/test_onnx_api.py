@@ -19,7 +19,8 @@ from test_onnx_export import expected_counts, normalised  # noqa: E402
 from torch_helpers import randomize, set_threads  # noqa: E402
 
 import resnet_dsl.backends.onnx.export as export_module  # noqa: E402
-from resnet_dsl.backends.onnx import export_onnx, export_spec  # noqa: E402
+from resnet_dsl.api import export_spec  # noqa: E402
+from resnet_dsl.backends.onnx import export_onnx  # noqa: E402
 from resnet_dsl.backends.onnx.verify import check_file  # noqa: E402
 from resnet_dsl.backends.torch import build_module  # noqa: E402
 from resnet_dsl.compiler import compile_network  # noqa: E402

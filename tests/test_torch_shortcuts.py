@@ -85,3 +85,29 @@ def test_projection_without_bn():
     model = resnet_dsl.build(spec("proj", proj_bn=" proj_bn=false"), device="meta")
     assert [type(m).__name__ for m in model.layer2[0].downsample] == ["Conv2d"]
     assert not hasattr(model.layer1[0], "downsample")
+
+
+@pytest.mark.parametrize("policy", ["proj", "avgproj"])
+def test_a_fork_after_the_stride_is_projected_without_striding_again(policy):
+    """The projection reads the fork, which the block's strided conv has already
+    subsampled: it must not stride (or average-pool) a second time."""
+    text = ("block late(out, stride = 1) {\n  conv 3x3 out stride=stride\n  bn\n  fork\n"
+            "  relu\n  conv 3x3 out\n  bn\n  add\n}\n"
+            f"network n {{\n  input 3x16x16\n  conv 3x3 8\n"
+            f"  stage x1 late(16) stride=2 shortcut={policy}\n}}\n")
+    net = resnet_dsl.load(text)
+    shortcut = [n for n in net.nodes.values() if "downsample" in n.path]
+    assert [n.op for n in shortcut] == ["conv", "bn"]
+    assert shortcut[0].stride == (1, 1) and shortcut[0].inputs == ["layer1.0.bn1"]
+    torch.manual_seed(0)
+    model = randomize(resnet_dsl.build(text)).eval()
+    block = model.layer1[0]
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        a = model.conv1(x)
+        fork = block.bn1(block.conv1(a))
+        down = block.downsample
+        # an avgproj at stride 1 keeps timm's names: downsample.0 is an Identity
+        conv, bn = (down[1], down[2]) if policy == "avgproj" else (down[0], down[1])
+        expected = block.bn2(block.conv2(torch.relu(fork))) + bn(conv(fork))
+        assert torch.allclose(model(x), expected, atol=1e-5)

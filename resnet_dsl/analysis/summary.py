@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resnet_dsl.ir.graph import Network
-from resnet_dsl.ir.printer import _args, describe, in_channels, shape_str
+from resnet_dsl.ir.printer import describe, format_args, in_channels
+from resnet_dsl.ir.signature import format_shape
+from resnet_dsl.ir.structure import roles
 
 
 @dataclass
@@ -49,7 +51,7 @@ def rows(net: Network, depth: int = 2) -> list[Row]:
             block = net.blocks[block_name]
             inside = [n for n in members if n.block == block_name]
             out_node = inside[-1]
-            out.append(Row(block_name, f"{block.definition}({_args(block.args)}), {block.shortcut}",
+            out.append(Row(block_name, f"{block.definition}({format_args(block.args)}), {block.shortcut}",
                            out_node.shape, sum(n.params for n in inside),
                            sum(n.macs for n in inside), 1))
             if depth < 3:
@@ -67,14 +69,14 @@ def format_summary(net: Network, depth: int = 2) -> str:
     header = f"{'Layer':<{name_w}}{'Kind':<{what_w}}{'Output':>12}{'Params':>14}{'MACs':>17}"
     rule = "=" * len(header)
     lines = [f"{net.name}  ({net.file})",
-             f"input {shape_str(net.input_shape)}" +
-             (f"   arguments: {_args(net.arguments)}" if net.arguments else ""),
+             f"input {format_shape(net.input_shape)}" +
+             (f"   arguments: {format_args(net.arguments)}" if net.arguments else ""),
              rule, header, "-" * len(header)]
     for r in table:
         name = "  " * r.indent + r.name
         params = f"{r.params:,}" if r.params else "-"
         macs = f"{r.macs:,}" if r.macs else "-"
-        lines.append(f"{name:<{name_w}}{r.what:<{what_w}}{shape_str(r.shape):>12}"
+        lines.append(f"{name:<{name_w}}{r.what:<{what_w}}{format_shape(r.shape):>12}"
                      f"{params:>14}{macs:>17}")
     t = net.totals
     lines += [
@@ -83,7 +85,7 @@ def format_summary(net: Network, depth: int = 2) -> str:
         f"MACs:         {t.macs:,} ({2 * t.macs / 1e9:,.2f} GFLOPs per image)",
         f"Activations:  {t.activations:,} ({t.activations * 4 / 2**20:,.1f} MiB per image, "
         "forward, fp32)",
-        f"Output shape: {shape_str(net.output_shape)}",
+        f"Output shape: {format_shape(net.output_shape)}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -99,6 +101,7 @@ def summary_dict(net: Network) -> dict:
             "output_shape": list(members[-1].shape or ()),
             "params": sum(n.params for n in members), "macs": sum(n.macs for n in members),
         })
+    role = roles(net)
     return {
         "network": net.name,
         "file": net.file,
@@ -113,7 +116,7 @@ def summary_dict(net: Network) -> dict:
         "layers": [
             {"name": n.name, "op": n.op, "description": describe(n, in_channels(net, n)),
              "output_shape": list(n.shape or ()), "params": n.params, "macs": n.macs,
-             "stage": n.stage, "block": n.block, "part": n.part}
+             "stage": n.stage, "block": n.block, "part": role[n.name]}
             for n in net.nodes.values()
         ],
     }

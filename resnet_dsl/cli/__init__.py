@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from resnet_dsl import __version__
+from resnet_dsl.version import __version__
 from resnet_dsl.cli.common import UsageError, report_error
 from resnet_dsl.errors import RnetError
 

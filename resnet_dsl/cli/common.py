@@ -37,6 +37,7 @@ def add_spec_arguments(p: argparse.ArgumentParser, *, many: bool = False, input_
 
 
 def parse_value(text: str) -> bool | int | float:
+    """A `--set` value: `true`/`false`, an integer, or a finite number."""
     if text in ("true", "false"):
         return text == "true"
     try:
@@ -44,18 +45,27 @@ def parse_value(text: str) -> bool | int | float:
     except ValueError:
         pass
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise UsageError(f"`{text}` is not a number or true/false") from None
+        hint = f"; write `{text.lower()}`" if text.lower() in ("true", "false") else ""
+        raise UsageError(f"`{text}` is not a value --set accepts: an integer (56), a number "
+                         f"(0.3, 1e-4) or true/false{hint}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise UsageError(f"`{text}` is not a finite number")
+    return value
 
 
 def parse_sets(items: list[str]) -> dict[str, bool | int | float]:
+    """`--set NAME=VALUE` arguments -> parameters; a usage error names the wrong one."""
     out: dict[str, bool | int | float] = {}
     for item in items:
         name, eq, value = item.partition("=")
         if not eq or not name.strip() or not value.strip():
             raise UsageError(f"--set takes NAME=VALUE, got `{item}`")
-        out[name.strip()] = parse_value(value.strip())
+        try:
+            out[name.strip()] = parse_value(value.strip())
+        except UsageError as exc:
+            raise UsageError(f"--set {item}: {exc}") from None
     return out
 
 

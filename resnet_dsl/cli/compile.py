@@ -181,7 +181,7 @@ def describe_zero_init(model) -> str:
 
 def write_outputs(args: argparse.Namespace, model, net) -> None:
     """Write -o (weights) and --emit-python (source), each atomically."""
-    from resnet_dsl import __version__
+    from resnet_dsl.version import __version__
 
     if args.output is not None:
         from resnet_dsl.backends.torch import save_weights

@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from resnet_dsl.cli.common import UsageError, add_spec_arguments, compile_args, parse_limits
+from resnet_dsl.cli.common import UsageError, add_spec_arguments, compile_args
 
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")  # = backends.torch.weights (no torch imported here)
 
@@ -60,13 +60,10 @@ def run(args: argparse.Namespace) -> int:
     net = compile_args(args)
 
     from resnet_dsl.backends.onnx import export_onnx
-    from resnet_dsl.backends.onnx.export import read_sources
 
     try:
-        sources = read_sources(net.file, limits=parse_limits(args.limits),
-                               search_paths=tuple(args.search_paths))
         report = export_onnx(net, args.output, weights=args.weights, opset=args.opset,
-                             batch=batch, check=args.check, sources=sources)
+                             batch=batch, check=args.check)
     except OSError as exc:
         raise UsageError(f"-o {args.output}: cannot write it ({exc.strerror or exc})") from None
     print(report.describe())

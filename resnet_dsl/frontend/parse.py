@@ -34,31 +34,106 @@ def grammar_path() -> Path:
 
 
 class _Layout:
-    """Post-lexer: newlines inside ( ) do not end a statement; remembers open brackets."""
+    """Post-lexer: newlines inside ( ) do not end a statement; remembers open brackets.
+
+    It also keeps what a syntax error needs to explain itself (`_syntax_diagnostic`):
+    each line's indentation, braces that a `}` closed although it is indented like an
+    outer brace's line, the `}` that closed the last definition, an `else` that starts a
+    line after an `if`'s `}`, and a comparison that follows another (`a < b < c`).
+    """
 
     always_accept = ("_NL",)
 
+    # Tokens inside an expression (atoms and arithmetic); any other token but a
+    # parenthesis ends the run of comparisons that `a < b < c` is looked for in.
+    _EXPR = frozenset({"INT", "FLOAT", "NAME", "TRUE", "FALSE", "ADD_OP", "MUL_OP", "DIMS"})
+
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
         self.open_braces: list[Token] = []
         self.open_parens: list[Token] = []
+        self.indent: dict[int, int] = {}   # line -> column of its first token
+        # per open brace: the first two tokens of its statement, and its line's indent
+        self.brace_owner: list[tuple[Token | None, Token | None, int]] = []
+        # (`{`, `}`, its statement's first two tokens): the `}` starts its line and is
+        # indented like an enclosing `{`'s line, not like this `{`'s
+        self.misclosed: list[tuple[Token, Token, Token | None, Token | None]] = []
+        # the `}` that closed the last top-level definition: (`{`, `}`, keyword, name)
+        self.closed_definition: tuple[Token, Token, Token | None, Token | None] | None = None
+        self.dangling_else: tuple[Token, Token] | None = None   # (`else`, the `if`'s `}`)
+        self.chained: tuple[Token | None, Token, Token] | None = None  # (start, 1st op, 2nd op)
 
     def process(self, stream):
-        self.open_braces = []
-        self.open_parens = []
+        self._reset()
+        indent, parens = self.indent, self.open_parens
+        braces, owners = self.open_braces, self.brace_owner
+        expr_kinds = self._EXPR
+        line = 0
+        stmt: Token | None = None     # the first two tokens of the current statement
+        second: Token | None = None
+        at_start = True               # the next token starts a statement
+        # the last `}` and its statement, while only `;` and line breaks follow it
+        closed: tuple[Token, Token | None] | None = None
+        comps: list[list] = [[None, None]]   # per ( depth: [expression start, comparison]
         for tok in stream:
             kind = tok.type
-            depth = len(self.open_parens)
-            if kind in ("LPAR", "CALL_OPEN"):
-                self.open_parens.append(tok)
-            elif kind == "RPAR":
-                if self.open_parens:
-                    self.open_parens.pop()
-            elif kind == "LBRACE":
-                self.open_braces.append(tok)
-            elif kind == "RBRACE" and self.open_braces:
-                self.open_braces.pop()
-            elif kind == "_NL" and depth:
+            if kind == "_NL":
+                if parens:
+                    continue
+                at_start = True
+                comps[-1] = [None, None]
+                yield tok
                 continue
+            if tok.line != line:
+                line = tok.line
+                indent.setdefault(line, tok.column)
+            if at_start:
+                if kind == "NAME" and tok.value == "else" and closed is not None \
+                        and closed[1] is not None and closed[1].type == "IF" \
+                        and self.dangling_else is None:
+                    self.dangling_else = (tok, closed[0])
+                stmt, second, at_start = tok, None, False
+            elif second is None:
+                second = tok
+            top = comps[-1]
+            if kind in expr_kinds:
+                if top[0] is None:
+                    top[0] = tok
+            elif kind == "COMP_OP":
+                if top[1] is not None:
+                    self.chained = (top[0], top[1], tok)
+                top[1] = tok
+            elif kind in ("LPAR", "CALL_OPEN"):
+                if top[0] is None:
+                    top[0] = tok
+                parens.append(tok)
+                comps.append([None, None])
+            elif kind == "RPAR":
+                if parens:
+                    parens.pop()
+                    comps.pop()
+            else:
+                comps[-1] = [None, None]
+                if kind == "LBRACE":
+                    braces.append(tok)
+                    owners.append((stmt, second, indent[tok.line]))
+                    at_start = True
+                elif kind == "RBRACE" and braces:
+                    opened = braces.pop()
+                    owner, owner_second, own_indent = owners.pop()
+                    if indent[tok.line] == tok.column < own_indent and owners \
+                            and owners[-1][2] == tok.column:
+                        self.misclosed.append((opened, tok, owner, owner_second))
+                    stmt, second = owner, owner_second
+                    if not braces:
+                        self.closed_definition = (opened, tok, stmt, second)
+                    closed = (tok, stmt)
+                elif kind == "SEMICOLON":
+                    at_start = True
+            if kind != "SEMICOLON" and kind != "RBRACE":
+                closed = None
             yield tok
 
 
@@ -135,6 +210,8 @@ def parse_with_comments(text: str, file: str, max_nesting: int = 100
         tree = parser.parse(text)
     except UnexpectedInput as exc:
         raise RnetError(_syntax_diagnostic(exc, text, file, layout, parser)) from None
+    if layout.dangling_else is not None:   # `else` on a line of its own parsed as a layer
+        raise RnetError(_dangling_else(layout.dangling_else, text, file))
     _check_nesting(tree, file, max_nesting)
     comments = tuple(sink.comments)
     try:
@@ -227,6 +304,9 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str, layout: _Layo
         span = Span(file, token.line, token.column, token.line, end_col)
         message = f"unexpected {_describe_token(token)}"
     expected = [t for t in expected if t not in ("WS", "COMMENT")]
+    pitfall = _pitfall(token, at_end, expected, text, file, layout)
+    if pitfall is not None:
+        return pitfall
     words = []
     if len(_VALUE_START.intersection(expected)) >= 3:
         words.append("a value")
@@ -246,14 +326,142 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str, layout: _Layo
                           "this `(` is never closed"))
         help_ = "add the missing `)`"
     elif at_end and layout.open_braces:
-        brace = layout.open_braces[-1]
-        notes.append(Note(Span(file, brace.line, brace.column, brace.line, brace.column + 1),
-                          "this `{` is never closed"))
+        brace, closer, owner = _unclosed_brace(layout)
+        notes.append(Note(_tok_span(file, brace), "this `{` is never closed"))
         help_ = "add the missing `}`"
+        if closer is not None:   # the `}` the parser matched it with is an outer brace's
+            notes.append(Note(_tok_span(file, closer), "this `}`, indented like line "
+                              f"{layout.open_braces[-1].line}, belongs to that line's `{{`"))
+            help_ = f"add the `}}` that closes {owner}" if owner else help_
+            before = _first_line_back(layout, brace, closer)
+            if before is not None:
+                help_ += f", before line {before}"
     elif isinstance(exc, UnexpectedToken) and token is not None and token.type == "NAME" \
             and "EQUAL" in expected and "_NL" in expected:
         help_ = "keyword arguments are written `name=value`"
     return Diagnostic("E001", message, span, help_, notes)
+
+
+def _tok_span(file: str, tok: Token) -> Span:
+    return Span(file, tok.line, tok.column, tok.line, tok.column + len(tok.value))
+
+
+def _pitfall(token: Token | None, at_end: bool, expected: list[str], text: str, file: str,
+             layout: _Layout) -> Diagnostic | None:
+    """The syntax errors of known pitfalls, explained: `a < b < c`, an `else` on the line
+    after its `}`, and a `}` too many that ends a network early."""
+    chained = layout.chained
+    if token is not None and chained is not None and token.type == "COMP_OP" \
+            and chained[2] is token:
+        start, first, second = chained
+        return Diagnostic(
+            "E001", f"unexpected `{second.value}`: comparisons do not chain",
+            _tok_span(file, second), _unchain(text, start, first, second),
+            [Note(_tok_span(file, first), "the first comparison")])
+    dangling = layout.dangling_else
+    if token is not None and not at_end and dangling is not None \
+            and token.line == dangling[0].line and token.column >= dangling[0].column:
+        return _dangling_else(dangling, text, file)
+    closed = layout.closed_definition
+    top_level = {"NETWORK", "BLOCK", "IMPORT"} <= set(expected)
+    if token is None or at_end or closed is None or not top_level \
+            or (token.line, token.column) <= (closed[1].line, closed[1].column):
+        return None
+    opened, brace, keyword, name = closed
+    in_body = token.type in ("LET", "REQUIRE", "IF", "ELSE", "INPUT", "STEM", "HEAD", "STAGE",
+                             "RBRACE", "SEMICOLON") \
+        or (token.type in ("NAME", "CALL_OPEN") and token.column > layout.indent.get(opened.line, 1))
+    if not in_body:
+        return None
+    what = _describe_owner(keyword, name) or "the definition"
+    if token.type == "RBRACE":
+        message = f"unexpected `}}`: {what} is already closed"
+    else:
+        message = f"unexpected {_describe_token(token)} after the end of {what}"
+    return Diagnostic(
+        "E001", message, _tok_span(file, token),
+        "remove the extra `}`" if token.type == "RBRACE"
+        else f"remove the extra `}}`, so that what follows stays inside {what}",
+        [Note(_tok_span(file, brace), f"this `}}` closes {what} (opened on line {opened.line})")])
+
+
+def _dangling_else(dangling: tuple[Token, Token], text: str, file: str) -> Diagnostic:
+    """`}` NEWLINE `else`: a line break (or `;`) after the `}` ended the `if`, so the
+    `else` starts a statement of its own (the lexer read it as a name)."""
+    else_tok, brace = dangling
+    rest = text[else_tok.end_pos:].split("\n", 1)[0].lstrip()
+    joined = "} else if ... {" if rest.startswith("if") and rest[2:3] in (" ", "(") else "} else {"
+    if else_tok.line > brace.line:
+        message = "`else` must be on the same line as the `}` that closes the `if`"
+        note, help_ = "a line break after this `}` ends the `if`", f"write `{joined}` on one line"
+    else:
+        message = "`else` must follow the `}` that closes the `if`"
+        note, help_ = "the `;` after this `}` ends the `if`", f"remove the `;`: `{joined}`"
+    return Diagnostic("E001", message, _tok_span(file, else_tok), help_,
+                      [Note(_tok_span(file, brace), note)])
+
+
+def _unchain(text: str, start: Token | None, first: Token, second: Token) -> str:
+    """`write `a < b and b < c`` for the chain `a < b < c`, from the source text."""
+    generic = "write `a < b and b < c`"
+    if start is None or start.line != second.line:
+        return generic
+    left = text[start.start_pos:first.start_pos].strip()
+    middle = text[first.end_pos:second.start_pos].strip()
+    depth, end = 0, second.end_pos
+    stops = {",", "{", "}", ";", "#", "\n"}
+    while end < len(text):
+        char = text[end]
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and (char in stops or text.startswith((" and ", " or "), end)):
+            break
+        end += 1
+    right = text[second.end_pos:end].strip()
+    if not (left and middle and right) or "\n" in left + middle:
+        return generic
+    return f"write `{left} {first.value} {middle} and {middle} {second.value} {right}`"
+
+
+def _unclosed_brace(layout: _Layout) -> tuple[Token, Token | None, str | None]:
+    """The `{` most likely missing its `}` at the end of the file: the innermost one still
+    open, unless a later `{` was closed by a `}` indented like an outer brace's line (that
+    `}` is then the outer brace's, and the later `{` is the one left open). Returns the
+    `{`, that `}` (or None) and what the `{` belongs to (`stem`, ...)."""
+    brace, closer, owner = layout.open_braces[-1], None, None
+    for opened, by, keyword, name in layout.misclosed:
+        if (opened.line, opened.column) > (brace.line, brace.column):
+            brace, closer, owner = opened, by, _describe_owner(keyword, name)
+    return brace, closer, owner
+
+
+def _describe_owner(keyword: Token | None, name: Token | None) -> str | None:
+    if keyword is None:
+        return None
+    if keyword.type in ("NETWORK", "BLOCK") and name is not None and name.type != "EQUAL":
+        return f"{keyword.value} `{name.value.rstrip('(')}`"
+    if keyword.type in ("STEM", "HEAD"):
+        return f"`{keyword.value}`"
+    if keyword.type == "IF":
+        return "the `if`"
+    return None
+
+
+def _first_line_back(layout: _Layout, brace: Token, closer: Token) -> int | None:
+    """The first line after `brace` indented no deeper than its own line: where its `}`
+    was probably meant to go."""
+    own = layout.indent.get(brace.line)
+    if own is None:
+        return None
+    for line in range(brace.line + 1, closer.line + 1):
+        column = layout.indent.get(line)
+        if column is not None and column <= own:
+            return line
+    return None
 
 
 def _char_help(char: str) -> str | None:

@@ -1,71 +1,31 @@
-"""The built-in layers' signatures, and binding a call's arguments to them or to a block.
+"""Binding a call's arguments to a built-in layer's signature or to a block's parameters.
 
-One table says, for every built-in layer, its parameters in positional order, their
-types and defaults. Binding checks counts, names and types and returns plain values;
-range checks (positive widths, ...) happen where the IR node is made.
+The signatures themselves live with the ops (`ir/nodes.py`: each node class's `words`);
+`LAYERS` gathers them in one table for binding, help lines and editors. Binding checks
+counts, names and types and returns plain values; range checks (positive widths, ...)
+are the op's `from_call`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from resnet_dsl.errors import Diagnostic, Note, RnetError, Span, did_you_mean
 from resnet_dsl.frontend.evaluate import show, type_name
+from resnet_dsl.ir.nodes import layer_words
+from resnet_dsl.ir.signature import GLOBAL, REQUIRED, GlobalFlag, Param
 
-REQUIRED = object()
-
-
-class GlobalFlag:
-    """The value of the `global` argument of the pooling layers."""
-
-    def __repr__(self) -> str:
-        return "global"
-
-
-GLOBAL = GlobalFlag()
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    kind: str  # int | float | bool | pair | kernel (a pair or `global`)
-    default: object = REQUIRED
-    positional: bool = False
-    help: str = ""
-
-
-_ACTIVATIONS = ("relu", "relu6", "silu", "gelu", "sigmoid", "tanh")
-
-_POOL = (
-    Param("kernel", "kernel", REQUIRED, True, "window size, e.g. 3x3, or `global`"),
-    Param("stride", "pair", None, False, "default: the kernel size"),
-    Param("padding", "pair", 0),
-    Param("ceil", "bool", False, False, "ceil_mode"),
-)
+__all__ = ["ACTIVATIONS", "GLOBAL", "LAYERS", "REQUIRED", "GlobalFlag", "Param", "bind_block",
+           "bind_layer", "coerce", "usage"]
 
 LAYERS: dict[str, tuple[Param, ...]] = {
-    "conv": (
-        Param("kernel", "pair", REQUIRED, True, "kernel size, e.g. 3x3"),
-        Param("out", "int", REQUIRED, True, "output channels"),
-        Param("stride", "pair", 1),
-        Param("padding", "pair", None, False, "default: dilation * (kernel - 1) // 2"),
-        Param("dilation", "pair", 1),
-        Param("groups", "int", 1),
-        Param("bias", "bool", False),
-    ),
-    "bn": (Param("eps", "float", 1e-5), Param("momentum", "float", 0.1)),
-    **{name: () for name in _ACTIVATIONS},
-    "leaky_relu": (Param("slope", "float", 0.01, True),),
-    "maxpool": _POOL,
-    "avgpool": _POOL + (Param("count_pad", "bool", True, False, "count_include_pad"),),
-    "dropout": (Param("p", "float", REQUIRED, True, "drop probability, 0 <= p < 1"),),
-    "flatten": (),
-    "fc": (Param("out", "int", REQUIRED, True, "output features"), Param("bias", "bool", True)),
+    **{word: params for word, (_, params) in layer_words().items() if word != "add"},
+    # The block markers close the table: `fork` makes no node; `add` makes the join.
     "fork": (),
-    "add": (Param("proj_bn", "bool", True, False, "BN after a projection shortcut's conv"),),
+    "add": layer_words()["add"][1],
 }
+"""Every built-in layer word -> its parameters, in positional order. The words and
+their signatures are the node classes' own (`ir/nodes.py`, `words`)."""
 
-ACTIVATIONS = _ACTIVATIONS + ("leaky_relu",)
+ACTIVATIONS = tuple(word for word, (cls, _) in layer_words().items() if cls.OP == "act")
 
 Arg = tuple[object, Span]                 # value, span of the argument
 Kwarg = tuple[str, object, Span, Span]    # name, value, span, name span
@@ -98,7 +58,34 @@ def bind_layer(op: str, args: list[Arg], kwargs: list[Kwarg], call_span: Span) -
     for p in params:
         if p.name in bound:
             value, span = bound[p.name]
-            out[p.name] = (coerce(value, p.kind, span, f"`{op}` {p.name}"), span)
+            try:
+                out[p.name] = (coerce(value, p.kind, span, f"`{op}` {p.name}"), span)
+            except RnetError as exc:
+                # A wrong argument gets the layer's usage line (a note, where the help
+                # line says something more specific); two positional arguments in the
+                # wrong order get the order that fits.
+                d = exc.diagnostics[0]
+                given = [v for v, _ in args]
+                placed = positional[:len(args)]
+                swap = None
+                for j, q in enumerate(placed):
+                    if p not in placed or q == p:
+                        continue
+                    i = placed.index(p)
+                    try:
+                        coerce(given[j], p.kind, span, p.name)
+                        coerce(given[i], q.kind, span, q.name)
+                    except RnetError:
+                        continue
+                    given[i], given[j] = given[j], given[i]
+                    first, second = sorted((p, q), key=placed.index)
+                    words = [op] + [show(v) for v in given] + [f"{k}={show(v)}" for k, v, _, _ in kwargs]
+                    swap = (f"did you swap {first.name.upper()} and {second.name.upper()}? "
+                            f"write `{' '.join(words)}`")
+                    break
+                notes = list(d.notes) + ([Note(None, usage(op))] if swap or d.help else [])
+                raise RnetError(Diagnostic(d.code, d.message, d.span, swap or d.help or usage(op),
+                                           notes)) from None
         elif p.default is REQUIRED:
             raise RnetError(Diagnostic(
                 "E204", f"`{op}` needs `{p.name}` ({p.help})" if p.help else f"`{op}` needs `{p.name}`",

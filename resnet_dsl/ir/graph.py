@@ -9,15 +9,11 @@ the backends mirror (torchvision's `layer1.0.downsample.0` naming comes from her
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from resnet_dsl.errors import Span
 from resnet_dsl.ir.nodes import Node, Shape
-
-ShortcutPolicy = Literal["identity", "zeropad", "proj", "proj_all", "avgproj"]
-ShortcutKind = Literal["identity", "zeropad", "proj", "avgproj", "none"]
+from resnet_dsl.ir.shortcuts import ShortcutKind, ShortcutPolicy
 
 Value = bool | int | float
 
@@ -35,6 +31,7 @@ class BlockInfo(BaseModel):
     stride: int = 1
     input: str
     fork: str
+    fork_span: Span | None = None  # where the spec wrote `fork` (None: at the input)
     add: str | None = None
     residual: bool = True
     shortcut: ShortcutKind = "identity"
@@ -76,6 +73,9 @@ class Network(BaseModel):
     blocks: dict[str, BlockInfo] = Field(default_factory=dict)
     output: str | None = None
     totals: Totals = Field(default_factory=Totals)
+    # File name -> text of the spec (its own file first, then its imports), as compiled:
+    # backends record it (ONNX metadata) without reading files or calling the compiler.
+    sources: dict[str, str] = Field(default_factory=dict, exclude=True)
 
     # -- reading ---------------------------------------------------------------------
     @property
@@ -112,30 +112,43 @@ class Network(BaseModel):
         return [n for n in self.nodes.values() if n.block == block]
 
     # -- invariants ------------------------------------------------------------------
-    def lint(self) -> None:
+    def lint(self, *, checked: bool = True) -> None:
         """Raise `AssertionError` if an invariant is broken (an rnetc bug, not a user error).
 
         Every input precedes its reader, so program order is a topological order and the
-        graph is acyclic; the output is the one node nobody reads.
+        graph is acyclic; every node reads as many inputs as its op's arity says; the
+        output is the one node nobody reads; blocks and stages agree with the nodes.
+        The compiler lints after lowering (`checked=False`: shapes are not known yet)
+        and again at the end, when every node must have a shape.
         """
         seen: set[str] = set()
         read: set[str] = set()
         inputs = [n for n in self.nodes.values() if n.op == "input"]
         _check(len(inputs) == 1, f"expected one input node, found {len(inputs)}")
+        # Messages are built only for a broken invariant: lint runs twice per compile.
         for name, node in self.nodes.items():
-            _check(name == node.name, f"node stored as {name!r} is named {node.name!r}")
+            if name != node.name:
+                _fail(f"node stored as {name!r} is named {node.name!r}")
             for src in node.inputs:
-                _check(src in seen, f"{name} reads {src}, which does not precede it")
-            expected = {"input": 0, "add": 2}.get(node.op, 1)
-            _check(len(node.inputs) == expected,
-                   f"{name} ({node.op}) has {len(node.inputs)} inputs, expected {expected}")
-            _check(node.shape is not None, f"{name} has no shape")
+                if src not in seen:
+                    _fail(f"{name} reads {src}, which does not precede it")
+            arity = type(node).arity
+            count = len(node.inputs)
+            if (count < 2) if arity is None else (count != arity):
+                _fail(f"{name} ({node.op}) has {count} inputs, expected "
+                      f"{'two or more' if arity is None else arity}")
+            if checked and node.shape is None:
+                _fail(f"{name} has no shape")
+            if node.block is not None and node.block not in self.blocks:
+                _fail(f"{name} is in unknown block {node.block}")
             seen.add(name)
             read.update(node.inputs)
         sinks = [n for n in self.nodes if n not in read]
         _check(sinks == [self.output], f"expected the single sink {self.output}, found {sinks}")
         for block in self.blocks.values():
             _check(block.stage in self.stages, f"block {block.name} in unknown stage")
+            _check(block.input in self.nodes and block.fork in self.nodes,
+                   f"block {block.name} reads unknown nodes")
             if block.residual:
                 _check(block.add in self.nodes, f"block {block.name} has no add node")
         for stage in self.stages.values():
@@ -144,4 +157,8 @@ class Network(BaseModel):
 
 def _check(ok: bool, message: str) -> None:
     if not ok:
-        raise AssertionError(f"IR lint: {message}")
+        _fail(message)
+
+
+def _fail(message: str) -> None:
+    raise AssertionError(f"IR lint: {message}")

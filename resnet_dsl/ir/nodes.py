@@ -1,32 +1,101 @@
-"""The IR's node types: a small closed set of layer operations (pydantic models).
+"""The IR's operations: one class per op, and everything the compiler knows about it.
 
 A node has a unique dotted name that follows the spec (`layer1.0.conv1`, torchvision's
 names for torchvision-family specs), its inputs in order, the span of the statement that
 made it and the call sites it was instantiated through (`trace`), its place in the
-network (section, stage, block, part of the block) and, once the passes have run, its
-output shape, parameter count and MACs. Nodes hold data only; passes compute.
+network (section, stage, block, and `path`: its module path inside the block) and, once
+the passes have run, its output shape, parameter count and MACs.
+
+Each class is the one place for its op (STYLE.md, "one place per operation"):
+  words       how the language spells it: `{word: (Param, ...)}`, in signature order
+  from_call   a bound call of one of its words -> (node class, attributes), range-checked
+  arity       how many inputs it reads (None: two or more)
+  infer       its output shape from its inputs' shapes (raises ShapeError with a span)
+  cost        its (parameters, MACs) for one image
+  describe    its printed form (`rnetc ir`, summaries, diagrams)
+The torch backend maps each op to PyTorch in one table (`backends/torch/ops.py`).
+`check_registry()` runs at import: an op without a rule is an import error, never a
+silent zero.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+import typing
+from typing import Annotated, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from resnet_dsl.errors import Span
+from resnet_dsl.errors import Diagnostic, RnetError, Span, with_trace
+from resnet_dsl.ir.signature import GLOBAL, REQUIRED, GlobalFlag, Param, format_shape
 
 Shape = tuple[int, ...]
 """(C, H, W) for feature maps, (F,) after `flatten`."""
 
 Pair = tuple[int, int]
 
-Part = Literal["pre", "main", "shortcut", "post"]
-"""Where a node sits in a residual block: before the fork point, on the residual
-branch, on the shortcut, or after the addition."""
+
+class BoundCall(Protocol):
+    """A layer call with its arguments bound to a word's signature (frontend/layers.py)."""
+
+    value: dict[str, object]
+
+    def fail(self, code: str, message: str, key: str | None = None) -> RnetError: ...
+    def positive(self, *keys: str) -> None: ...
+    def positive_pair(self, key: str) -> None: ...
+    def limit(self, value: int, limit: str, what: str, key: str) -> None: ...
+
+
+class ShapeError(Exception):
+    """A shape rule's verdict on a node: carries the located diagnostic."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def node_error(node: NodeBase, code: str, message: str, help: str | None = None) -> Diagnostic:
+    """A diagnostic at the statement that made `node`, through its block call sites."""
+    return with_trace(Diagnostic(code, message, node.span, help), node.trace)
+
+
+def conv_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
+    """torch.nn.Conv2d's output size (may be < 1: the caller reports it)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def pool_size(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> int:
+    """torch's pooling_output_shape, including the ceil-mode rule that the last window
+    must start inside the input or its left padding."""
+    numerator = size + 2 * padding - (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)
+    out = numerator // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _pair_text(p: Pair) -> str:
+    return str(p[0]) if p[0] == p[1] else f"{p[0]}x{p[1]}"
+
+
+def _show(value: object) -> str:
+    if isinstance(value, tuple):
+        return "x".join(str(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+_RULES = ("infer", "cost", "describe")
+NODE_TYPES: dict[str, type[NodeBase]] = {}
+"""op -> node class, in definition order (the order of the language's layer table)."""
 
 
 class NodeBase(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+    OP: ClassVar[str] = ""  # the class's op, set by check_registry (`Conv.OP == "conv"`)
+    arity: ClassVar[int | None] = 1
+    words: ClassVar[dict[str, tuple[Param, ...]]] = {}
+    starts_line: ClassVar[bool] = True  # a diagram line starts with it (bn, relu join one)
 
     name: str
     inputs: list[str] = Field(default_factory=list)
@@ -35,28 +104,122 @@ class NodeBase(BaseModel):
     section: Literal["stem", "body", "head"] = "body"
     stage: str | None = None
     block: str | None = None
-    part: Part | None = None
+    path: tuple[str, ...] = ()  # module path inside its block: ("downsample", "0"); () outside
     shape: Shape | None = None
     params: int = 0
     macs: int = 0
 
-    @property
-    def scope(self) -> str:
-        return self.name.rpartition(".")[0]
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "op" in cls.__dict__.get("__annotations__", {}):
+            NODE_TYPES[cls.__name__] = cls  # re-keyed by op in check_registry
 
-    @property
-    def local_name(self) -> str:
-        return self.name.rpartition(".")[2]
+    @classmethod
+    def trusted(cls, **values) -> NodeBase:
+        """A node from values already checked (an op's `from_call`): pydantic's
+        `model_construct`, less its per-field alias and default lookups, which were most
+        of lowering's time (a 1001-layer net makes 3,340 nodes). Fields keep their
+        declared order; list defaults are fresh lists."""
+        fields = cls.__dict__.get("_trusted_fields")
+        if fields is None:  # (name, required, default factory, default) per field, once
+            fields = tuple((name, info.is_required(), info.default_factory, info.default)
+                           for name, info in cls.model_fields.items())
+            type.__setattr__(cls, "_trusted_fields", fields)
+        data = {}
+        for name, required, factory, default in fields:
+            if name in values:
+                data[name] = values[name]
+            elif not required:
+                data[name] = factory() if factory is not None else default
+        node = cls.__new__(cls)
+        object.__setattr__(node, "__dict__", data)
+        object.__setattr__(node, "__pydantic_fields_set__", set(values))
+        object.__setattr__(node, "__pydantic_extra__", None)
+        object.__setattr__(node, "__pydantic_private__", None)
+        return node
 
+    # -- the rules every op defines ---------------------------------------------------
+    @classmethod
+    def from_call(cls, word: str, call: BoundCall) -> tuple[type[NodeBase], dict]:
+        """The node a call of `word` makes, as (class, attributes); raises for bad values."""
+        return cls, {}
+
+    def infer(self, shapes: list[Shape]) -> Shape:
+        raise NotImplementedError
+
+    def cost(self, shapes: list[Shape]) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def describe(self, in_channels: int | None = None) -> str:
+        raise NotImplementedError
+
+    def label(self, in_channels: int | None = None) -> str:
+        """Its text on a diagram: `describe` with a real arrow."""
+        return self.describe(in_channels).replace("->", "→")
+
+
+def _free(self: NodeBase, shapes: list[Shape]) -> tuple[int, int]:
+    """No parameters, no multiply-accumulates."""
+    return 0, 0
+
+
+def _same_shape(self: NodeBase, shapes: list[Shape]) -> Shape:
+    return shapes[0]
+
+
+def _spatial(node: NodeBase, shape: Shape, what: str) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise ShapeError(node_error(
+            node, "E305", f"{what} needs a CxHxW feature map, but its input is flat ({shape[0]})",
+            "move it before `flatten`"))
+    return shape  # type: ignore[return-value]
+
+
+def _check_size(node: NodeBase, before: tuple[int, int, int], size: tuple[int, ...]) -> None:
+    if min(size) < 1:
+        raise ShapeError(node_error(
+            node, "E304", f"the feature map collapses: this layer turns {format_shape(before)} into "
+            f"{'x'.join(str(max(s, 0)) for s in size)}",
+            "use a larger input (--input CxHxW), or fewer stride-2 layers"))
+
+
+def _groups_help(c: int, out: int, groups: int) -> str:
+    g = math.gcd(c, out)
+    fits = [d for d in range(1, min(g, 4 * groups) + 1) if g % d == 0]
+    below = max(d for d in fits if d <= groups)
+    above = [d for d in fits if d > groups]
+    options = [below] + above[:1]
+    return " or ".join(f"groups={d}" for d in options) + " would fit"
+
+
+# -- layers ------------------------------------------------------------------------------
 
 class InputNode(NodeBase):
     op: Literal["input"] = "input"
+    arity: ClassVar[int | None] = 0
     channels: int
     size: Pair
+
+    def infer(self, shapes: list[Shape]) -> Shape:
+        return (self.channels, *self.size)
+
+    cost = _free
+
+    def describe(self, in_channels: int | None = None) -> str:
+        return "input"
 
 
 class Conv(NodeBase):
     op: Literal["conv"] = "conv"
+    words: ClassVar = {"conv": (
+        Param("kernel", "pair", REQUIRED, True, "kernel size, e.g. 3x3"),
+        Param("out", "int", REQUIRED, True, "output channels"),
+        Param("stride", "pair", 1),
+        Param("padding", "pair", None, False, "default: dilation * (kernel - 1) // 2"),
+        Param("dilation", "pair", 1),
+        Param("groups", "int", 1),
+        Param("bias", "bool", False),
+    )}
     out_channels: int
     kernel: Pair
     stride: Pair = (1, 1)
@@ -65,11 +228,81 @@ class Conv(NodeBase):
     groups: int = 1
     bias: bool = False
 
+    @classmethod
+    def from_call(cls, word, call):
+        v = call.value
+        call.positive("out", "groups")
+        call.limit(v["out"], "max_channels", "channels", "out")
+        for key in ("kernel", "stride", "dilation"):
+            call.positive_pair(key)
+            call.limit(max(v[key]), "max_spatial", key, key)
+        kernel, dilation, padding = v["kernel"], v["dilation"], v["padding"]
+        if padding is None:
+            padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+        elif min(padding) < 0:
+            raise call.fail("E203", f"padding must be at least 0, got {_show(padding)}", "padding")
+        call.limit(max(padding), "max_spatial", "padding", "padding")
+        return cls, dict(out_channels=v["out"], kernel=kernel, stride=v["stride"], padding=padding,
+                         dilation=dilation, groups=v["groups"], bias=v["bias"])
+
+    def infer(self, shapes):
+        c, h, w = _spatial(self, shapes[0], "`conv`")
+        if c % self.groups or self.out_channels % self.groups:
+            raise ShapeError(node_error(
+                self, "E303", f"groups={self.groups} must divide both the input channels ({c}) "
+                f"and the output channels ({self.out_channels})",
+                _groups_help(c, self.out_channels, self.groups)))
+        size = tuple(conv_size(s, k, st, p, d) for s, k, st, p, d in
+                     zip((h, w), self.kernel, self.stride, self.padding, self.dilation))
+        _check_size(self, (c, h, w), size)
+        return (self.out_channels, *size)
+
+    def cost(self, shapes):
+        cin_per_group = shapes[0][0] // self.groups
+        weights = self.out_channels * cin_per_group * self.kernel[0] * self.kernel[1]
+        params = weights + (self.out_channels if self.bias else 0)
+        return params, weights * math.prod(self.shape[1:])  # type: ignore[index]
+
+    def describe(self, in_channels=None):
+        text = f"conv {self.kernel[0]}x{self.kernel[1]}"
+        if self.stride != (1, 1):
+            text += f"/{_pair_text(self.stride)}"
+        expected_pad = tuple(d * (k - 1) // 2 for k, d in zip(self.kernel, self.dilation))
+        if self.padding != expected_pad:
+            text += f" pad {_pair_text(self.padding)}"
+        if self.dilation != (1, 1):
+            text += f" dil {_pair_text(self.dilation)}"
+        text += f", {in_channels}->{self.out_channels}" if in_channels else f", {self.out_channels}"
+        if self.groups != 1:
+            text += f", groups {self.groups}"
+        if self.bias:
+            text += ", bias"
+        return text
+
 
 class BatchNorm(NodeBase):
     op: Literal["bn"] = "bn"
+    words: ClassVar = {"bn": (Param("eps", "float", 1e-5), Param("momentum", "float", 0.1))}
+    starts_line: ClassVar[bool] = False
     eps: float = 1e-5
     momentum: float = 0.1
+
+    @classmethod
+    def from_call(cls, word, call):
+        v = call.value
+        if v["eps"] <= 0:
+            raise call.fail("E203", "eps must be positive", "eps")
+        if not 0 <= v["momentum"] <= 1:
+            raise call.fail("E203", "momentum must be between 0 and 1", "momentum")
+        return cls, dict(eps=v["eps"], momentum=v["momentum"])
+
+    infer = _same_shape
+
+    def cost(self, shapes):
+        return 2 * shapes[0][0], 0  # affine weight and bias; running statistics are buffers
+
+    def describe(self, in_channels=None):
+        return "bn"
 
 
 ActKind = Literal["relu", "relu6", "leaky_relu", "silu", "gelu", "sigmoid", "tanh"]
@@ -77,12 +310,37 @@ ActKind = Literal["relu", "relu6", "leaky_relu", "silu", "gelu", "sigmoid", "tan
 
 class Activation(NodeBase):
     op: Literal["act"] = "act"
+    words: ClassVar = {**{kind: () for kind in ("relu", "relu6", "silu", "gelu", "sigmoid", "tanh")},
+                       "leaky_relu": (Param("slope", "float", 0.01, True),)}
+    starts_line: ClassVar[bool] = False
     kind: ActKind = "relu"
     slope: float = 0.01  # leaky_relu only
+
+    @classmethod
+    def from_call(cls, word, call):
+        return cls, {"kind": word, **({"slope": call.value["slope"]} if word == "leaky_relu" else {})}
+
+    infer = _same_shape
+    cost = _free
+
+    def describe(self, in_channels=None):
+        return f"leaky_relu {self.slope:g}" if self.kind == "leaky_relu" else self.kind
+
+
+_POOL = (
+    Param("kernel", "kernel", REQUIRED, True, "window size, e.g. 3x3, or `global`"),
+    Param("stride", "pair", None, False, "default: the kernel size"),
+    Param("padding", "pair", 0),
+    Param("ceil", "bool", False, False, "ceil_mode"),
+)
 
 
 class Pool(NodeBase):
     op: Literal["pool"] = "pool"
+    words: ClassVar = {
+        "maxpool": _POOL,
+        "avgpool": _POOL + (Param("count_pad", "bool", True, False, "count_include_pad"),),
+    }
     kind: Literal["max", "avg"]
     kernel: Pair
     stride: Pair
@@ -90,31 +348,227 @@ class Pool(NodeBase):
     ceil_mode: bool = False
     count_include_pad: bool = True  # avg only
 
+    @classmethod
+    def from_call(cls, word, call):
+        v = call.value
+        kind = "max" if word == "maxpool" else "avg"
+        kernel = v["kernel"]
+        if isinstance(kernel, GlobalFlag):
+            return GlobalPool, {"kind": kind}
+        call.positive_pair("kernel")
+        stride = v["stride"] if v["stride"] is not None else kernel
+        if v["stride"] is not None:
+            call.positive_pair("stride")
+        padding = v["padding"]
+        if min(padding) < 0 or any(2 * p > k for p, k in zip(padding, kernel)):
+            raise call.fail("E203", f"pool padding must be between 0 and half the kernel, got "
+                            f"{_show(padding)} for kernel {_show(kernel)}", "padding")
+        extra = {"count_include_pad": v["count_pad"]} if kind == "avg" else {}
+        return cls, dict(kind=kind, kernel=kernel, stride=stride, padding=padding,
+                         ceil_mode=v["ceil"], **extra)
+
+    def infer(self, shapes):
+        c, h, w = _spatial(self, shapes[0], f"`{self.kind}pool`")
+        size = tuple(pool_size(s, k, st, p, self.ceil_mode) for s, k, st, p in
+                     zip((h, w), self.kernel, self.stride, self.padding))
+        _check_size(self, (c, h, w), size)
+        return (c, *size)
+
+    cost = _free
+
+    def describe(self, in_channels=None):
+        text = f"{self.kind}pool {self.kernel[0]}x{self.kernel[1]}"
+        if self.stride != self.kernel:
+            text += f"/{_pair_text(self.stride)}"
+        if self.padding != (0, 0):
+            text += f" pad {_pair_text(self.padding)}"
+        if self.ceil_mode:
+            text += " ceil"
+        if self.kind == "avg" and not self.count_include_pad:
+            text += " excl-pad"
+        return text
+
 
 class GlobalPool(NodeBase):
+    """`maxpool global` / `avgpool global` (made by Pool.from_call): C x 1 x 1."""
+
     op: Literal["global_pool"] = "global_pool"
     kind: Literal["max", "avg"]
+
+    def infer(self, shapes):
+        c, _, _ = _spatial(self, shapes[0], "a global pool")
+        return (c, 1, 1)
+
+    cost = _free
+
+    def describe(self, in_channels=None):
+        return f"{self.kind}pool global"
 
 
 class Dropout(NodeBase):
     op: Literal["dropout"] = "dropout"
+    words: ClassVar = {"dropout": (Param("p", "float", REQUIRED, True, "drop probability, 0 <= p < 1"),)}
+    starts_line: ClassVar[bool] = False
     p: float
+
+    @classmethod
+    def from_call(cls, word, call):
+        p = call.value["p"]
+        if not 0 <= p < 1:
+            raise call.fail("E203", f"dropout probability must be in [0, 1), got {p}", "p")
+        return cls, {"p": p}
+
+    infer = _same_shape
+    cost = _free
+
+    def describe(self, in_channels=None):
+        return f"dropout {self.p:g}"
 
 
 class Flatten(NodeBase):
     op: Literal["flatten"] = "flatten"
+    words: ClassVar = {"flatten": ()}
+    starts_line: ClassVar[bool] = False
+
+    def infer(self, shapes):
+        return (math.prod(shapes[0]),)
+
+    cost = _free
+
+    def describe(self, in_channels=None):
+        return "flatten"
 
 
 class Linear(NodeBase):
     op: Literal["fc"] = "fc"
+    words: ClassVar = {"fc": (Param("out", "int", REQUIRED, True, "output features"),
+                              Param("bias", "bool", True))}
     out_features: int
     bias: bool = True
 
+    @classmethod
+    def from_call(cls, word, call):
+        call.positive("out")
+        call.limit(call.value["out"], "max_channels", "features", "out")
+        return cls, dict(out_features=call.value["out"], bias=call.value["bias"])
+
+    def infer(self, shapes):
+        shape = shapes[0]
+        if len(shape) != 1:
+            raise ShapeError(node_error(
+                self, "E305", f"`fc` needs a flat input, but its input is {format_shape(shape)}",
+                "add `flatten` before it" + ("" if shape[1:] == (1, 1) else
+                                             " (usually after `avgpool global`)")))
+        return (self.out_features,)
+
+    def cost(self, shapes):
+        weights = shapes[0][0] * self.out_features
+        return weights + (self.out_features if self.bias else 0), weights
+
+    def describe(self, in_channels=None):
+        text = f"fc {in_channels}->{self.out_features}" if in_channels else f"fc {self.out_features}"
+        return text if self.bias else text + ", no bias"
+
+
+class GroupNorm(NodeBase):
+    """GroupNorm (Wu & He 2018): statistics over groups of channels, per image."""
+
+    op: Literal["groupnorm"] = "groupnorm"
+    words: ClassVar = {"groupnorm": (
+        Param("groups", "int", REQUIRED, True, "number of channel groups"),
+        Param("eps", "float", 1e-5),
+    )}
+    starts_line: ClassVar[bool] = False
+    groups: int
+    eps: float = 1e-5
+
+    @classmethod
+    def from_call(cls, word, call):
+        call.positive("groups")
+        if call.value["eps"] <= 0:
+            raise call.fail("E203", "eps must be positive", "eps")
+        return cls, dict(groups=call.value["groups"], eps=call.value["eps"])
+
+    def infer(self, shapes):
+        c, _, _ = _spatial(self, shapes[0], "`groupnorm`")
+        if c % self.groups:
+            fits = [d for d in range(1, c + 1) if c % d == 0]
+            near = sorted(fits, key=lambda d: (abs(d - self.groups), d))[:2]
+            raise ShapeError(node_error(
+                self, "E303", f"groupnorm's {self.groups} groups must divide the channels ({c})",
+                " or ".join(f"groupnorm {d}" for d in sorted(near)) + " would fit"))
+        return shapes[0]
+
+    def cost(self, shapes):
+        return 2 * shapes[0][0], 0
+
+    def describe(self, in_channels=None):
+        return f"groupnorm {self.groups}"
+
+
+# -- joins: nodes with several inputs ----------------------------------------------------
 
 class Add(NodeBase):
-    """The residual addition: inputs are (residual branch, shortcut)."""
+    """The residual addition: inputs are (residual branch, shortcut), of equal shapes.
+
+    Lowering makes it read (branch, block input); the shortcut pass replaces the second
+    input with the shortcut the stage's policy asks for and checks the join (E301)."""
 
     op: Literal["add"] = "add"
+    arity: ClassVar[int | None] = 2
+    words: ClassVar = {"add": (Param("proj_bn", "bool", True, False,
+                                     "BN after a projection shortcut's conv"),)}
+
+    @classmethod
+    def from_call(cls, word, call):
+        return cls, {}  # `proj_bn` belongs to the block: frontend/blocks.py reads it
+
+    infer = _same_shape  # the shortcut pass checks that the two inputs agree
+    cost = _free
+
+    def describe(self, in_channels=None):
+        return "add"
+
+
+class Mul(NodeBase):
+    """Elementwise product: (x, gate), where the gate is x's shape or C x 1 x 1 (SE, ECA)."""
+
+    op: Literal["mul"] = "mul"
+    arity: ClassVar[int | None] = 2
+
+    def infer(self, shapes):
+        x, gate = shapes
+        if gate != x and not (len(x) == 3 and gate == (x[0], 1, 1)):
+            raise ShapeError(node_error(
+                self, "E305", f"a gate of shape {format_shape(gate)} cannot scale "
+                f"{format_shape(x)}", f"the gate must be {format_shape(x)} or {x[0]}x1x1"))
+        return x
+
+    cost = _free
+
+    def describe(self, in_channels=None):
+        return "mul"
+
+
+class Concat(NodeBase):
+    """Channel concatenation of two or more CxHxW maps of equal H and W, in input order."""
+
+    op: Literal["cat"] = "cat"
+    arity: ClassVar[int | None] = None
+
+    def infer(self, shapes):
+        spatial = [_spatial(self, s, "a concatenation") for s in shapes]
+        sizes = {s[1:] for s in spatial}
+        if len(sizes) != 1:
+            raise ShapeError(node_error(
+                self, "E305", "a concatenation needs inputs of one size, got "
+                + ", ".join(format_shape(s) for s in spatial)))
+        return (sum(s[0] for s in spatial), *spatial[0][1:])
+
+    cost = _free
+
+    def describe(self, in_channels=None):
+        return "cat"
 
 
 class ZeroPad(NodeBase):
@@ -124,11 +578,52 @@ class ZeroPad(NodeBase):
     stride: int
     out_channels: int
 
+    def infer(self, shapes):
+        _, h, w = shapes[0]
+        return (self.out_channels, -(-h // self.stride), -(-w // self.stride))
+
+    cost = _free
+
+    def describe(self, in_channels=None):
+        return f"zeropad /{self.stride} -> {self.out_channels}"
+
+    def label(self, in_channels=None):
+        return f"zero-pad /{self.stride}, {in_channels}→{self.out_channels}"
+
 
 Node = Annotated[
-    InputNode | Conv | BatchNorm | Activation | Pool | GlobalPool | Dropout | Flatten | Linear | Add | ZeroPad,
+    InputNode | Conv | BatchNorm | Activation | Pool | GlobalPool | Dropout | Flatten | Linear
+    | GroupNorm | Add | Mul | Concat | ZeroPad,
     Field(discriminator="op"),
 ]
 
-OPS: tuple[str, ...] = ("input", "conv", "bn", "act", "pool", "global_pool", "dropout",
-                        "flatten", "fc", "add", "zeropad")
+
+def check_registry() -> None:
+    """Every op class is in `Node`, under its op, and defines every rule (raises TypeError)."""
+    union = typing.get_args(typing.get_args(Node)[0])
+    classes = {cls.model_fields["op"].default: cls for cls in list(NODE_TYPES.values())}
+    NODE_TYPES.clear()
+    NODE_TYPES.update(classes)
+    if set(union) != set(classes.values()):
+        raise TypeError(f"ir.nodes.Node lists {sorted(c.__name__ for c in union)}, "
+                        f"the op classes are {sorted(c.__name__ for c in classes.values())}")
+    for op, cls in classes.items():
+        cls.OP = op
+        missing = [rule for rule in _RULES if getattr(cls, rule) is getattr(NodeBase, rule)]
+        if missing:
+            raise TypeError(f"op {op!r} ({cls.__name__}) has no {', '.join(missing)} rule")
+        if cls.words and cls.from_call.__func__ is NodeBase.from_call.__func__ and any(cls.words.values()):
+            raise TypeError(f"op {op!r} ({cls.__name__}) has arguments but no from_call")
+
+
+check_registry()
+
+
+def layer_words() -> dict[str, tuple[type[NodeBase], tuple[Param, ...]]]:
+    """Every word of the language that makes a node: word -> (class, signature)."""
+    return {word: (cls, params) for cls in NODE_TYPES.values() for word, params in cls.words.items()}
+
+
+__all__ = ["GLOBAL", "NODE_TYPES", "REQUIRED", "BoundCall", "GlobalFlag", "Node", "NodeBase",
+           "Param", "ShapeError", "Shape", "check_registry", "conv_size", "layer_words",
+           "node_error", "pool_size"]

@@ -16,30 +16,19 @@ from resnet_dsl.ir.graph import Network, Totals
 from resnet_dsl.limits import Limits, raise_hint
 
 
-def node_costs(node: ir.NodeBase, in_shape: tuple[int, ...] | None) -> tuple[int, int]:
-    """(parameters, MACs) of one node, given its input's shape."""
-    if node.shape is None or in_shape is None:
+def node_costs(net: Network, node: ir.NodeBase) -> tuple[int, int]:
+    """(parameters, MACs) of one node: its op's cost rule (`ir/nodes.py`), given its
+    inputs' shapes; (0, 0) where a shape is unknown."""
+    shapes = [net.nodes[i].shape for i in node.inputs]
+    if node.shape is None or any(s is None for s in shapes):
         return 0, 0
-    if isinstance(node, ir.Conv):
-        cin_per_group = in_shape[0] // node.groups
-        kernel = node.kernel[0] * node.kernel[1]
-        weights = node.out_channels * cin_per_group * kernel
-        params = weights + (node.out_channels if node.bias else 0)
-        macs = node.out_channels * cin_per_group * kernel * math.prod(node.shape[1:])
-        return params, macs
-    if isinstance(node, ir.BatchNorm):
-        return 2 * in_shape[0], 0
-    if isinstance(node, ir.Linear):
-        params = in_shape[0] * node.out_features + (node.out_features if node.bias else 0)
-        return params, in_shape[0] * node.out_features
-    return 0, 0
+    return node.cost(shapes)  # type: ignore[arg-type]
 
 
 def count_costs(net: Network, diags: list[Diagnostic], limits: Limits) -> None:
     totals = Totals()
     for node in net.nodes.values():
-        in_shape = net.nodes[node.inputs[0]].shape if node.inputs else None
-        node.params, node.macs = node_costs(node, in_shape)
+        node.params, node.macs = node_costs(net, node)
         totals.params += node.params
         totals.macs += node.macs
         if node.op != "input" and node.shape is not None:

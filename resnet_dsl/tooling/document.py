@@ -21,6 +21,7 @@ from resnet_dsl.frontend.parse import keywords, parse
 from resnet_dsl.frontend.signatures import LAYERS, usage
 from resnet_dsl.frontend.source import PRELUDE_PATH, BlockRef, Program, load_program, prelude
 from resnet_dsl.ir.graph import Network
+from resnet_dsl.ir.shortcuts import SHORTCUT_MODULE
 from resnet_dsl.tooling import vocabulary
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -191,7 +192,7 @@ class Document:
                 if _covers(stage.span, self.name, lineno):
                     return _stage_hover(net, stage.name)
         nodes = [(net, node) for net in self.networks for node in net.nodes.values()
-                 if node.part != "shortcut" and _covers(node.span, self.name, lineno)]
+                 if SHORTCUT_MODULE not in node.path and _covers(node.span, self.name, lineno)]
         if nodes:
             return _nodes_hover(nodes)
         called = [(net, node) for net in self.networks for node in net.nodes.values()

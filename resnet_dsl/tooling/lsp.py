@@ -15,7 +15,7 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
-from resnet_dsl import __version__
+from resnet_dsl.version import __version__
 from resnet_dsl.errors import RnetError
 from resnet_dsl.tooling.document import Completion, Document, Location, Range
 

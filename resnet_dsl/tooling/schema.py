@@ -6,7 +6,7 @@ against it. It is generated, never written by hand, so it cannot drift from the 
 
 from __future__ import annotations
 
-from resnet_dsl import __version__
+from resnet_dsl.version import __version__
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

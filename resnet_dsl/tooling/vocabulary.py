@@ -2,13 +2,16 @@
 
 The Pygments lexer (`tooling.pygments_lexer`) and the VS Code grammar
 (`editors/vscode/syntaxes/rnet.tmLanguage.json`, written by `scripts/gen_textmate.py`)
-both read these tuples. They are spelled out here so that highlighting needs neither lark
-nor the compiler; tests/test_highlighting.py checks them against their sources of truth
-(the grammar's reserved words, `signatures.LAYERS`, the prelude's blocks, `lower.POLICIES`
-and the expression functions), so they cannot drift.
+both read these tuples; so does the language server's completion. Layers and policies
+come from the compiler's own tables (no lark is imported); the others are spelled out,
+and tests/test_highlighting.py checks them against their sources of truth (the grammar's
+reserved words, the prelude's blocks and the expression functions), so they cannot drift.
 """
 
 from __future__ import annotations
+
+from resnet_dsl.frontend.signatures import LAYERS as _LAYERS
+from resnet_dsl.ir.shortcuts import POLICIES as _POLICIES
 
 # Reserved words of grammar/rnet.lark (`frontend.parse.keywords()`), by role.
 DECLARATIONS = ("block", "import", "network")
@@ -16,9 +19,10 @@ STATEMENTS = ("as", "else", "head", "if", "input", "let", "require", "stage", "s
 OPERATOR_WORDS = ("and", "not", "or", "x")
 CONSTANTS = ("false", "global", "true")
 
-# Built-in layers (`frontend.signatures.LAYERS`), in that table's order.
-LAYERS = ("conv", "bn", "relu", "relu6", "silu", "gelu", "sigmoid", "tanh", "leaky_relu",
-          "maxpool", "avgpool", "dropout", "flatten", "fc", "fork", "add")
+# Built-in layers, in the order of the language's table: derived from the ops
+# themselves (each IR node class's `words`, `frontend.signatures.LAYERS`), so a new op
+# is highlighted, completed and listed without a change here.
+LAYERS = tuple(_LAYERS)
 
 # Blocks the prelude (`frontend/prelude.rnet`) defines.
 BLOCKS = ("basic", "bottleneck", "preact_basic", "preact_bottleneck", "wide_basic")
@@ -26,7 +30,7 @@ BLOCKS = ("basic", "bottleneck", "preact_basic", "preact_bottleneck", "wide_basi
 # Functions of expressions (`frontend.evaluate`).
 FUNCTIONS = ("max", "min")
 
-# Values of a stage's `shortcut=` option (`frontend.lower.POLICIES`), names and aliases.
-POLICIES = ("identity", "zeropad", "proj", "proj_all", "avgproj", "A", "B", "C", "D")
+# Values of a stage's `shortcut=` option (`ir.shortcuts.POLICIES`), names and aliases.
+POLICIES = tuple(_POLICIES)
 
 KEYWORDS = DECLARATIONS + STATEMENTS + OPERATOR_WORDS + CONSTANTS

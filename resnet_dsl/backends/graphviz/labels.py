@@ -10,23 +10,19 @@ from __future__ import annotations
 
 from resnet_dsl.ir import nodes as ir
 from resnet_dsl.ir.graph import Network
-from resnet_dsl.ir.printer import describe, in_channels, shape_str
-
-# Ops that begin a new line; the others (bn, act, dropout, flatten) join the line before.
-_LINE_STARTERS = ("input", "conv", "pool", "global_pool", "fc", "zeropad", "add")
+from resnet_dsl.ir.printer import in_channels
 
 ARROW = "→"
 
 
 def layer_text(net: Network, node: ir.NodeBase) -> str:
-    """One layer in words: `describe` with a real arrow (`conv 3x3/2, 64→128`)."""
-    if isinstance(node, ir.ZeroPad):
-        return f"zero-pad /{node.stride}, {in_channels(net, node)}{ARROW}{node.out_channels}"
-    return describe(node, in_channels(net, node)).replace("->", ARROW)
+    """One layer in words: the op's `label` (`conv 3x3/2, 64→128`)."""
+    return node.label(in_channels(net, node))
 
 
 def step_lines(net: Network, nodes: list[ir.NodeBase]) -> list[str]:
-    """Layers grouped into lines, each led by a conv/pool/fc.
+    """Layers grouped into lines, each led by a conv/pool/fc (an op whose `starts_line`);
+    bn, activations, dropout and flatten join the line before.
 
     >>> from resnet_dsl.compiler import compile_network
     >>> net = compile_network('network t { input 3x8x8; conv 3x3 4; bn; relu; avgpool global }')
@@ -36,7 +32,7 @@ def step_lines(net: Network, nodes: list[ir.NodeBase]) -> list[str]:
     lines: list[str] = []
     for node in nodes:
         text = layer_text(net, node)
-        if lines and node.op not in _LINE_STARTERS:
+        if lines and not node.starts_line:
             lines[-1] += f" · {text}"
         else:
             lines.append(text)
@@ -53,11 +49,6 @@ def count(n: int) -> str:
         if n >= size:
             return f"{n / size:.1f}{unit}"
     return str(n)
-
-
-def shape(value: tuple[int, ...] | None) -> str:
-    """`64x56x56`; `?` when unknown."""
-    return shape_str(value)
 
 
 def html(text: str) -> str:

@@ -25,17 +25,14 @@ from typing import Literal
 from resnet_dsl.backends.graphviz import labels
 from resnet_dsl.ir import nodes as ir
 from resnet_dsl.ir.graph import Network, StageInfo
+from resnet_dsl.ir.shortcuts import SHORTCUTS
+from resnet_dsl.ir.signature import format_shape
+from resnet_dsl.ir.structure import roles
 
 Role = Literal["input", "output", "stem", "head", "body", "pre", "main", "shortcut", "add", "post"]
 EdgeKind = Literal["main", "identity", "zeropad", "proj", "avgproj"]
 
-SHORTCUT_WORDS = {
-    "identity": "identity",
-    "zeropad": "zero-pad",
-    "proj": "projection",
-    "avgproj": "avg-pool projection",
-    "none": "no",
-}
+SHORTCUT_WORDS = {kind: s.word for kind, s in SHORTCUTS.items()}
 
 
 @dataclass
@@ -132,6 +129,7 @@ class _Planner:
         self.run_of: dict[str, str] = {}      # block -> run id
         self.runs: dict[str, list[str]] = {}  # run id -> its blocks
         self.block_shapes: dict[str, tuple] | None = None
+        self.roles = roles(net)               # IR node -> pre/main/shortcut/add/post
 
     # -- boxes ------------------------------------------------------------------------
     def build(self) -> Plan:
@@ -167,8 +165,8 @@ class _Planner:
         kinds = [k for k in SHORTCUT_WORDS if k in drawn]
         t = net.totals
         subtitle = (f"{t.params:,} parameters · {labels.count(t.macs)} MACs · "
-                    f"input {labels.shape(net.input_shape)} {labels.ARROW} "
-                    f"output {labels.shape(net.output_shape)}")
+                    f"input {format_shape(net.input_shape)} {labels.ARROW} "
+                    f"output {format_shape(net.output_shape)}")
         return Plan(net.name, subtitle, self.boxes, self.clusters, self.top, edges, kinds)
 
     def _stage_node(self, node: ir.NodeBase) -> None:
@@ -177,7 +175,7 @@ class _Planner:
         if stage.name not in self.clusters:
             self._stage_cluster(stage)
         block = net.blocks[node.block]
-        role: Role = "add" if node.op == "add" else (node.part or "main")
+        role: Role = self.roles[node.name] or "main"
         shortcut = block.shortcut if role == "shortcut" else None
         if self.expand:
             header = None
@@ -219,7 +217,7 @@ class _Planner:
         net = self.net
         members = net.stage_nodes(stage.name)
         params = sum(n.params for n in members)
-        subtitle = (f"stride {stage.stride} · out {labels.shape(members[-1].shape)} · "
+        subtitle = (f"stride {stage.stride} · out {format_shape(members[-1].shape)} · "
                     f"{labels.count(params)} params")
         self._cluster(stage.name, "stage", None, f"{stage.name}: {stage.repeats} x {stage.block}",
                       subtitle)
@@ -262,13 +260,13 @@ class _Planner:
                 kind: EdgeKind = "main"
                 if node.block is not None:
                     block = net.blocks[node.block]
-                    if node.part == "shortcut" or (node.op == "add" and slot == 1):
+                    if self.roles[node.name] == "shortcut" or (node.name == block.add and slot == 1):
                         kind = block.shortcut  # type: ignore[assignment]
                 key = (src, dst, kind)
                 if key not in seen:
                     seen[key] = Edge(src, dst, kind, self._label(self.boxes[src], kind))
         last = self.box_of[net.output]
-        label = labels.shape(net.output_shape) if self.shapes else None
+        label = format_shape(net.output_shape) if self.shapes else None
         seen[(last, "output", "main")] = Edge(last, "output", "main", label)
         return list(seen.values())
 
@@ -283,5 +281,5 @@ class _Planner:
         if not self.shapes or kind != "main":
             return None
         if src.role == "input" or src.in_shape != src.out_shape:
-            return labels.shape(src.out_shape)
+            return format_shape(src.out_shape)
         return None

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 from resnet_dsl.backends.onnx.report import BatchCheck, CheckReport, ExportReport
 
 if TYPE_CHECKING:
-    from resnet_dsl.backends.onnx.export import export_onnx, export_spec
+    from resnet_dsl.backends.onnx.export import export_onnx
 
-__all__ = ["BatchCheck", "CheckReport", "ExportReport", "export_onnx", "export_spec"]
+__all__ = ["BatchCheck", "CheckReport", "ExportReport", "export_onnx"]
 
 
 def __getattr__(name: str):
-    if name in ("export_onnx", "export_spec"):
+    if name == "export_onnx":
         from resnet_dsl.backends.onnx import export
 
         return getattr(export, name)

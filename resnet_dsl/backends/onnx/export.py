@@ -28,7 +28,6 @@ from resnet_dsl.backends.onnx.report import CheckReport, ExportReport
 from resnet_dsl.errors import Diagnostic, Note, RnetError
 from resnet_dsl.files import write_atomic
 from resnet_dsl.ir.graph import Network
-from resnet_dsl.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
     import torch
@@ -57,7 +56,7 @@ def export_onnx(net: Network, path: str | os.PathLike, *,
     `check` runs the full onnx checker and compares onnxruntime with PyTorch (batches
     1 and 3, or the fixed batch) within `rtol`/`atol`; E902 if they differ. `sources`
     (file name -> text, the spec's file first) is recorded in the metadata; by default
-    the spec is read again from `net.file`.
+    the texts the network was compiled from (`net.sources`).
 
     >>> import tempfile, pathlib
     >>> from resnet_dsl.compiler import compile_network
@@ -75,7 +74,7 @@ def export_onnx(net: Network, path: str | os.PathLike, *,
         raise ValueError("export_onnx needs a checked network (resnet_dsl.compiler.compile_network)")
     path = Path(path)
     if sources is None:
-        sources = read_sources(net.file)
+        sources = net.sources
     module, label = _inference_model(net, model, weights)
     start = time.perf_counter()
     proto, rewrites = _onnx_model(module, net, fixed, opset)
@@ -111,47 +110,6 @@ def export_onnx(net: Network, path: str | os.PathLike, *,
         op_counts=op_counts(proto), rewrites=rewrites, size_bytes=path.stat().st_size,
         export_seconds=seconds, weights=label, external_data=data_path,
         check=checked[0] if checked else None, metadata=meta)
-
-
-def export_spec(spec: str | os.PathLike, path: str | os.PathLike, *,
-                network: str | None = None, params: Mapping[str, bool | int | float] | None = None,
-                input_shape: tuple[int, int, int] | None = None,
-                weights: str | os.PathLike | None = None, opset: int | None = None,
-                batch: Batch = "dynamic", check: bool = True,
-                limits: Limits = DEFAULT_LIMITS) -> ExportReport:
-    """Compile a spec (a path, or its text) and export it: `export_onnx` in one call.
-
-    >>> import tempfile, pathlib
-    >>> report = export_spec("specs/cifar_resnet.rnet", pathlib.Path(tempfile.mkdtemp()) / "r.onnx",
-    ...                      params={"depth": 8}, batch=4)
-    >>> report.batch, [b.batch for b in report.check.batches], report.metadata["rnetc.network"]
-    (4, [4], 'cifar_resnet')
-    """
-    from resnet_dsl.compiler import compile_network, load
-
-    program = load(spec, limits=limits)
-    net = compile_network(program, network=network, params=dict(params or {}),
-                          input_shape=input_shape, limits=limits)
-    return export_onnx(net, path, weights=weights, opset=opset, batch=batch, check=check,
-                       sources=program_sources(program))
-
-
-def program_sources(program) -> dict[str, str]:
-    """File name -> text of a parsed spec (`resnet_dsl.compiler.load`): its file, imports."""
-    return {f.name: f.text for f in program.files}
-
-
-def read_sources(spec_file: str, *, limits: Limits = DEFAULT_LIMITS,
-                 search_paths: tuple[str | os.PathLike, ...] = ()) -> dict[str, str]:
-    """The texts of a spec file and its imports, read again; {} if it cannot be read."""
-    from resnet_dsl.compiler import load
-
-    if not Path(spec_file).is_file():
-        return {}
-    try:
-        return program_sources(load(spec_file, limits=limits, search_paths=search_paths))
-    except (RnetError, OSError):
-        return {}
 
 
 def max_opset() -> int:
@@ -199,7 +157,7 @@ def _onnx_model(module, net: Network, batch: int | None, opset: int | None):
                   input_name=INPUT_NAME, output_name=OUTPUT_NAME)
     proto, rewrites = minimize(proto)
     proto.graph.name = net.name
-    from resnet_dsl import __version__
+    from resnet_dsl.version import __version__
 
     proto.doc_string = f"{net.name} ({net.file}), exported by rnetc {__version__}"
     return proto, rewrites

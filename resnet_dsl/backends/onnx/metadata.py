@@ -32,7 +32,7 @@ def metadata(net: Network, *, sources: Mapping[str, str], batch: int | None,
     >>> meta["rnetc.network"], meta["rnetc.parameters"], meta["rnetc.input_shape"]
     ('n', '{"w": 4}', '3x8x8')
     """
-    from resnet_dsl import __version__
+    from resnet_dsl.version import __version__
 
     out = {
         "rnetc.version": __version__,

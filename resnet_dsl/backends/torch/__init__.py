@@ -12,8 +12,8 @@ Importing this package imports torch; the front end never does.
 from resnet_dsl.backends.torch.build import build_module
 from resnet_dsl.backends.torch.emit import emit_python
 from resnet_dsl.backends.torch.init import init_weights
-from resnet_dsl.backends.torch.modules import Residual, RnetModel, ZeroPad
+from resnet_dsl.backends.torch.modules import Block, Residual, RnetModel, ZeroPad
 from resnet_dsl.backends.torch.weights import load_state, load_weights, save_weights
 
-__all__ = ["Residual", "RnetModel", "ZeroPad", "build_module", "emit_python", "init_weights",
+__all__ = ["Block", "Residual", "RnetModel", "ZeroPad", "build_module", "emit_python", "init_weights",
            "load_state", "load_weights", "save_weights"]

@@ -1,10 +1,10 @@
 """Checked IR -> torch.nn.Module, in process (no generated source is executed).
 
-The plan (plan.py) says which module each layer is and how blocks nest; this file makes
-the modules: first on the meta device (no memory, no random numbers), then, unless the
-caller asked for meta, allocated empty on the target device and initialised once
-(init.py), where torchvision's constructor draws every weight twice. State-dict names
-are the IR's node names.
+The plan (plan.py) says which module each layer is, how blocks nest and which steps
+their forwards run; this file makes the modules: first on the meta device (no memory,
+no random numbers), then, unless the caller asked for meta, allocated empty on the
+target device and initialised once (init.py), where torchvision's constructor draws
+every weight twice. State-dict names are the IR's node names.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import torch
 from torch import nn
 
 from resnet_dsl.backends.torch.init import init_weights
-from resnet_dsl.backends.torch.modules import (
-    MODULES, RESERVED_NAMES, WITH_PARAMETERS, Residual, RnetModel,
+from resnet_dsl.backends.torch.modules import MODULE, Block, RESERVED_NAMES, RnetModel
+from resnet_dsl.backends.torch.ops import MODULES, OPS
+from resnet_dsl.backends.torch.plan import (
+    BlockPlan, Call, LayerPlan, SequentialPlan, StagePlan, make_plan,
 )
-from resnet_dsl.backends.torch.plan import BlockPlan, LayerPlan, StagePlan, make_plan
 from resnet_dsl.ir.graph import Network
 
 
@@ -73,34 +74,33 @@ def _allocate(model: nn.Module, device: torch.device) -> None:
 
 
 def _layer(layer: LayerPlan, factory: dict) -> nn.Module:
-    cls = MODULES[layer.module]
+    kind = MODULES[layer.module]
     args = dict(layer.args)
-    if layer.module in WITH_PARAMETERS:
-        return cls(**args, **factory)
-    return cls(**args)
+    if kind.factory:
+        return kind.cls(**args, **factory)
+    return kind.cls(**args)
+
+
+def _child(child: LayerPlan | SequentialPlan, factory: dict) -> nn.Module:
+    if isinstance(child, SequentialPlan):
+        return nn.Sequential(OrderedDict((x.name, _layer(x, factory)) for x in child.items))
+    return _layer(child, factory)
 
 
 def _block(block: BlockPlan, factory: dict) -> nn.Module:
-    if not block.residual:
-        return nn.Sequential(OrderedDict((layer.name, _layer(layer, factory))
-                                         for layer in block.main))
-    layers = [(layer.name, _layer(layer, factory)) for layer in block.pre + block.main]
-    if block.shortcut_name is not None:
-        if block.shortcut_sequential:
-            shortcut = nn.Sequential(OrderedDict((layer.name, _layer(layer, factory))
-                                                 for layer in block.shortcut))
-        else:
-            shortcut = _layer(block.shortcut[0], factory)
-        layers.append((block.shortcut_name, shortcut))
-    layers += [(layer.name, _layer(layer, factory)) for layer in block.post]
-    return Residual(
-        layers,
-        pre=tuple(layer.name for layer in block.pre),
-        main=tuple(layer.name for layer in block.main),
-        post=tuple(layer.name for layer in block.post),
-        shortcut=block.shortcut_name,
-        shortcut_reads_fork=block.shortcut_reads_fork,
-        add_inplace=block.add_inplace,
-        last_bn=block.last_bn,
-        kind=block.shortcut_kind,
-    )
+    layers = [(child.name, _child(child, factory)) for child in block.children]
+    if block.chain:
+        return nn.Sequential(OrderedDict(layers))
+    return Block(layers, steps=tuple((s.var, _runnable(s.call)) for s in block.steps),
+                 input="x", output=block.output, last_bn=block.last_bn,
+                 kind=block.shortcut_kind, reads_fork=block.shortcut_reads_fork)
+
+
+def _runnable(call: Call) -> tuple:
+    """A plan's call as Block runs it: (how, target, args), `how` MODULE or a builtin's
+    function (ops.py), nested calls likewise."""
+    args = tuple(a if isinstance(a, str) else _runnable(a) for a in call.args)
+    if not call.builtin:
+        return (MODULE, call.target, args)
+    builtin = OPS[call.target]
+    return ("builtin", builtin.run_inplace if call.inplace else builtin.run, args)

@@ -16,39 +16,24 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from resnet_dsl import __version__
 from resnet_dsl.backends.torch.modules import RESERVED_NAMES
-from resnet_dsl.backends.torch.plan import BlockPlan, LayerPlan, ModelPlan, StagePlan, make_plan
+from resnet_dsl.backends.torch.ops import INPUT_FIELDS, MODULES, OPS
+from resnet_dsl.backends.torch.plan import (
+    BlockPlan, Call, LayerPlan, ModelPlan, SequentialPlan, StagePlan, make_plan,
+)
 from resnet_dsl.ir.graph import Network
+from resnet_dsl.ir.shortcuts import SHORTCUTS
+from resnet_dsl.version import __version__
 
 INDENT = "    "
 
-# Constructor arguments that are the input's channel count: in a block they are
-# written as the producing layer's output size (`nn.BatchNorm2d(planes)`).
-_INPUT_FIELDS = ("in_channels", "num_features", "in_features")
-_CHANNEL_FIELDS = _INPUT_FIELDS + ("out_channels", "out_features")
-
-# torch.nn's defaults: an argument equal to its default is not written.
-_DEFAULTS: dict[str, dict[str, object]] = {
-    "Conv2d": {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True},
-    "BatchNorm1d": {"eps": 1e-5, "momentum": 0.1},
-    "BatchNorm2d": {"eps": 1e-5, "momentum": 0.1},
-    "ReLU": {"inplace": False},
-    "LeakyReLU": {"negative_slope": 0.01},
-    "MaxPool2d": {"padding": 0, "ceil_mode": False},
-    "AvgPool2d": {"padding": 0, "ceil_mode": False, "count_include_pad": True},
-    "Linear": {"bias": True},
-}
-_POSITIONAL = {"Conv2d": 2, "BatchNorm1d": 1, "BatchNorm2d": 1, "Linear": 2,
-               "AdaptiveAvgPool2d": 1, "AdaptiveMaxPool2d": 1}
-
-_SHORTCUTS = {"identity": "identity shortcut", "zeropad": "zero-pad shortcut (option A)",
-              "proj": "projection shortcut", "avgproj": "avg-pool projection shortcut (ResNet-D)",
-              "none": "no shortcut"}
-_CLASS_SUFFIX = {"zeropad": "ZeroPad", "proj": "Proj", "avgproj": "AvgProj"}
+# Constructor arguments that are a channel count: in a block, the input's are written
+# as the producing layer's output size (`nn.BatchNorm2d(planes)`).
+_CHANNEL_FIELDS = INPUT_FIELDS + ("out_channels", "out_features")
 
 # Names a constructor parameter must not shadow inside the emitted __init__.
-_GLOBALS = frozenset({"self", "nn", "torch", "F", "super", "range", "ZeroPad"})
+_GLOBALS = frozenset({"self", "nn", "torch", "F", "super", "range"}) | frozenset(
+    name for name, kind in MODULES.items() if kind.source)
 
 
 def emit_python(net: Network) -> str:
@@ -78,23 +63,27 @@ class _BlockClass:
 
 
 def _structure(block: BlockPlan) -> tuple:
-    """Blocks with equal structures share a class: same layers, modules and flags."""
-    def layers(items: tuple[LayerPlan, ...]) -> tuple:
-        return tuple((x.name, x.module, tuple(a for a in x.args if isinstance(a[1], bool)))
-                     for x in items)
-    return (block.definition, block.residual, block.in_channels is None, layers(block.pre),
-            layers(block.main), block.shortcut_kind, block.shortcut_name,
-            block.shortcut_sequential, layers(block.shortcut), block.shortcut_reads_fork,
-            block.add_inplace, layers(block.post), block.last_bn)
+    """Blocks with equal structures share a class: same children, modules, flags, steps."""
+    def layer(x: LayerPlan) -> tuple:
+        return (x.name, x.module, tuple(a for a in x.args if isinstance(a[1], bool)))
+
+    def child(c) -> tuple:
+        return (c.name, tuple(map(layer, c.items))) if isinstance(c, SequentialPlan) else layer(c)
+
+    return (block.definition, block.residual, block.in_channels is None,
+            tuple(map(child, block.children)), block.steps, block.output, block.shortcut_kind,
+            block.shortcut_reads_fork, block.last_bn)
 
 
-def _segments(block: BlockPlan) -> list[tuple[str, list[tuple[str, LayerPlan]]]]:
-    """The block's layers as (segment, [(path, layer)]) in IR order."""
-    prefix = f"{block.shortcut_name}." if block.shortcut_sequential else ""
-    shortcut = [(prefix + x.name if prefix else (block.shortcut_name or x.name), x)
-                for x in block.shortcut]
-    return [("pre", [(x.name, x) for x in block.pre]), ("main", [(x.name, x) for x in block.main]),
-            ("shortcut", shortcut), ("post", [(x.name, x) for x in block.post])]
+def _paths(block: BlockPlan) -> list[tuple[str, LayerPlan]]:
+    """The block's layers as (attribute path, layer) in IR order: `conv1`, `downsample.0`."""
+    out = []
+    for child in block.children:
+        if isinstance(child, SequentialPlan):
+            out += [(f"{child.name}.{x.name}", x) for x in child.items]
+        else:
+            out.append((child.name, child))
+    return out
 
 
 class _Parameters:
@@ -153,52 +142,74 @@ class _Parameters:
         return sorted(names, key=rank)
 
 
-_OUTPUT_FIELD = {"Conv2d": "out_channels", "Linear": "out_features", "ZeroPad": "out_channels"}
-
 Channels = tuple[str, tuple] | None
-"""A layer's output channel count as (code, its value in each block); None after flatten."""
+"""A value's channel count as (code, its value in each block); None after flatten."""
 
 
 def _block_class(name: str, blocks: list[BlockPlan], class_names: set[str]) -> _BlockClass:
     out = _BlockClass(name, blocks)
     params = _Parameters(blocks, class_names)
-    segments = [_segments(b) for b in blocks]  # the same structure in every block
+    layers = [dict(_paths(b)) for b in blocks]  # the same structure in every block
 
-    def walk(index: int, channels: Channels) -> Channels:
-        """Write the arguments of segment `index`'s layers; return its output channels."""
-        for position, (path, layer) in enumerate(segments[0][index][1]):
-            values = [dict(s[index][1][position][1].args) for s in segments]
-            for arg, _ in layer.args:
-                vector = tuple(v[arg] for v in values)
-                if arg in _INPUT_FIELDS and channels is not None and channels[1] == vector:
-                    code = channels[0]
-                else:
-                    code = params.expr(vector, arg, path)
-                if code is not None:
-                    out.exprs[(path, arg)] = code
-            produced = _OUTPUT_FIELD.get(layer.module)
-            if produced:
-                vector = tuple(v[produced] for v in values)
-                channels = (out.exprs.get((path, produced), _literal(vector[0])), vector)
-            elif layer.module == "Flatten":
-                channels = None
-        return channels
+    def walk(path: str, channels: Channels) -> Channels:
+        """Write the arguments of the layer at `path`; return its output channels."""
+        layer = layers[0][path]
+        values = [dict(per_block[path].args) for per_block in layers]
+        for arg, _ in layer.args:
+            vector = tuple(v[arg] for v in values)
+            if arg in INPUT_FIELDS and channels is not None and channels[1] == vector:
+                code = channels[0]
+            else:
+                code = params.expr(vector, arg, path)
+            if code is not None:
+                out.exprs[(path, arg)] = code
+        produced = MODULES[layer.module].output
+        if produced:
+            vector = tuple(v[produced] for v in values)
+            return (out.exprs.get((path, produced), _literal(vector[0])), vector)
+        return None if layer.module == "Flatten" else channels
 
     inputs = tuple(b.in_channels for b in blocks)
     entry: Channels = None
     if None not in inputs:
         entry = (_literal(inputs[0]) if len(set(inputs)) == 1 else
                  params.claim("in_channels", inputs, "channels"), inputs)
-    fork = walk(0, entry)                                            # pre
-    main_out = walk(1, fork)                                         # main
-    walk(2, fork if blocks[0].shortcut_reads_fork else entry)        # shortcut
-    walk(3, main_out)                                                # post
+    first = blocks[0]
+    children = {c.name: c for c in first.children}
+    if first.chain:
+        channels = entry
+        for path, _ in _paths(first):
+            channels = walk(path, channels)
+    else:
+        width: dict[str, Channels] = {"x": entry}   # variable -> its channels
+
+        def run(call: Call) -> Channels:
+            args = [width[a] if isinstance(a, str) else run(a) for a in call.args]
+            if call.builtin:
+                return args[0] if call.target != "cat" else _sum_channels(args)
+            child = children[call.target]
+            channels = args[0]
+            if isinstance(child, SequentialPlan):
+                for item in child.items:
+                    channels = walk(f"{child.name}.{item.name}", channels)
+                return channels
+            return walk(child.name, channels)
+
+        for step in first.steps:
+            width[step.var] = run(step.call)
     for param in params.ordered():
         kind = type(params.vectors[param][0])
         out.params.append((param, "tuple[int, int]" if kind is tuple else kind.__name__))
     out.calls = [{param: params.vectors[param][i] for param, _ in out.params}
                  for i in range(len(blocks))]
     return out
+
+
+def _sum_channels(args: list[Channels]) -> Channels:
+    if any(a is None for a in args):
+        return None
+    vector = tuple(map(sum, zip(*(a[1] for a in args))))
+    return (" + ".join(a[0] for a in args), vector)  # type: ignore[index]
 
 
 # -- source ------------------------------------------------------------------------------
@@ -209,22 +220,25 @@ class _Emitter:
         groups: dict[tuple, list[BlockPlan]] = {}
         for block in plan.blocks():
             groups.setdefault(_structure(block), []).append(block)
-        taken = {"ZeroPad"}
+        # rnetc's own modules that the file defines (ZeroPad), in the order of first use
+        self.own = list(dict.fromkeys(
+            x.module for b in plan.blocks() for _, x in _paths(b) if MODULES[x.module].source))
+        self.own += [x.module for x in plan.items if isinstance(x, LayerPlan)
+                     and MODULES[x.module].source and x.module not in self.own]
+        taken = {name for name, kind in MODULES.items() if kind.source}
         names = []
         for blocks in groups.values():
             first = blocks[0]
             names.append(_unique(_camel(first.definition) +
-                                 _CLASS_SUFFIX.get(first.shortcut_kind, ""), taken))
+                                 SHORTCUTS[first.shortcut_kind].suffix, taken))
         self.classes = [_block_class(name, blocks, taken) for name, blocks in
                         zip(names, groups.values())]
         self.class_of = {b.name: c for c in self.classes for b in c.blocks}
         self.top = _unique(_camel(plan.name), taken)
-        self.uses_zeropad = any(x.module == "ZeroPad" for b in plan.blocks() for x in b.shortcut)
 
     def source(self) -> str:
         parts = [self._header()]
-        if self.uses_zeropad:
-            parts.append(_ZEROPAD)
+        parts += [MODULES[name].source for name in self.own]
         parts += [self._block_source(c) for c in self.classes]
         parts.append(self._model_source())
         return "\n\n\n".join(parts)
@@ -235,7 +249,7 @@ class _Emitter:
         shape = "x".join(map(str, plan.input_shape))
         output = "x".join(map(str, plan.output_shape))
         imports = ["import torch"]
-        if self.uses_zeropad:
+        if self.own:  # rnetc's own modules use F (ZeroPad: F.pad)
             imports.append("import torch.nn.functional as F")
         imports.append("from torch import nn")
         return "\n".join([
@@ -259,7 +273,7 @@ class _Emitter:
         first = c.blocks[0]
         names = ", ".join(b.name for b in c.blocks[:2]) + (", ..." if len(c.blocks) > 2 else "")
         what = f"`{first.definition}` block" + (
-            f", {_SHORTCUTS[first.shortcut_kind]}" if first.residual else "")
+            f", {SHORTCUTS[first.shortcut_kind].noun}" if first.residual else "")
         if first.shortcut_reads_fork:
             what += " of the pre-activated input"
         count = f"{len(c.blocks)} block{'s' if len(c.blocks) > 1 else ''}"
@@ -270,15 +284,14 @@ class _Emitter:
                  "",
                  f"{INDENT}def __init__(self{signature}) -> None:",
                  f"{INDENT * 2}super().__init__()"]
-        for segment, layers in _segments(first):
-            if segment == "shortcut" and first.shortcut_sequential:
-                lines.append(f"{INDENT * 2}self.{first.shortcut_name} = nn.Sequential(")
-                for path, x in layers:
-                    lines += _statement(INDENT * 3, x, c.exprs, path, ",")
+        for child in first.children:
+            if isinstance(child, SequentialPlan):
+                lines.append(f"{INDENT * 2}self.{child.name} = nn.Sequential(")
+                for x in child.items:
+                    lines += _statement(INDENT * 3, x, c.exprs, f"{child.name}.{x.name}", ",")
                 lines.append(f"{INDENT * 2})")
-                continue
-            for path, x in layers:
-                lines += _statement(f"{INDENT * 2}self.{path} = ", x, c.exprs, path)
+            else:
+                lines += _statement(f"{INDENT * 2}self.{child.name} = ", child, c.exprs, child.name)
         lines += ["", f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:"]
         lines += [INDENT * 2 + line for line in _block_forward(first)]
         if first.last_bn:
@@ -328,25 +341,26 @@ class _Emitter:
 
 
 def _block_forward(block: BlockPlan) -> list[str]:
-    if not block.residual:
-        return [f"x = self.{x.name}(x)" for x in block.main] + ["return x"]
+    """The plan's steps as Python: the same calls `Block.forward` runs (build.py)."""
+    if block.chain:
+        return [f"x = self.{child.name}(x)" for child in block.children] + ["return x"]
     lines = []
-    fork = "x"
-    for x in block.pre:
-        lines.append(f"fork = self.{x.name}({fork})")
-        fork = "fork"
-    out = fork
-    for x in block.main:
-        lines.append(f"out = self.{x.name}({out})")
-        out = "out"
-    source = fork if block.shortcut_reads_fork else "x"
-    shortcut = source if block.shortcut_name is None else f"self.{block.shortcut_name}({source})"
-    if block.add_inplace:
-        lines.append(f"out += {shortcut}")
-    else:
-        lines.append(f"out = {out} + {shortcut}")
-    lines += [f"out = self.{x.name}(out)" for x in block.post]
-    return lines + ["return out"]
+    for step in block.steps:
+        call = step.call
+        if call.inplace:
+            lines.append(OPS[call.target].source_inplace.format(*map(_expr, call.args)))
+        else:
+            lines.append(f"{step.var} = {_expr(call)}")
+    return lines + [f"return {block.output}"]
+
+
+def _expr(call: Call | str) -> str:
+    if isinstance(call, str):
+        return call
+    args = [_expr(a) for a in call.args]
+    if not call.builtin:
+        return f"self.{call.target}({', '.join(args)})"
+    return OPS[call.target].source.format(*args, args=", ".join(args))
 
 
 def _statement(lead: str, layer: LayerPlan, exprs: dict[tuple[str, str], str], path: str,
@@ -370,8 +384,8 @@ def _statement(lead: str, layer: LayerPlan, exprs: dict[tuple[str, str], str], p
 
 def _call(layer: LayerPlan, exprs: dict[tuple[str, str], str], path: str) -> str:
     """`nn.Conv2d(in_channels, 64, kernel_size=3, padding=1, bias=False)`."""
-    defaults = _DEFAULTS.get(layer.module, {})
-    positional = _POSITIONAL.get(layer.module, 0)
+    kind = MODULES[layer.module]
+    defaults, positional = kind.defaults, kind.positional
     parts = []
     for index, (arg, value) in enumerate(layer.args):
         expr = exprs.get((path, arg))
@@ -380,7 +394,7 @@ def _call(layer: LayerPlan, exprs: dict[tuple[str, str], str], path: str) -> str
                 continue
             expr = _literal(value)
         parts.append(expr if index < positional else f"{arg}={expr}")
-    prefix = "" if layer.module == "ZeroPad" else "nn."
+    prefix = "" if kind.source else "nn."
     return f"{prefix}{layer.module}({', '.join(parts)})"
 
 
@@ -419,20 +433,6 @@ def _unique(name: str, taken: set[str]) -> str:
     taken.add(name)
     return name
 
-
-_ZEROPAD = '''\
-class ZeroPad(nn.Module):
-    """Option A shortcut (He et al. 2015): every `stride`-th pixel, then zero channels
-    appended after the input's up to `out_channels`. No parameters."""
-
-    def __init__(self, stride: int, out_channels: int) -> None:
-        super().__init__()
-        self.stride = stride
-        self.out_channels = out_channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x[:, :, ::self.stride, ::self.stride]
-        return F.pad(x, (0, 0, 0, 0, 0, self.out_channels - x.shape[1]))'''
 
 _INIT = '''\
     def init_weights(self, zero_init_residual: bool = False) -> None:

@@ -1,8 +1,9 @@
 """Weight initialisation of a built model, as torchvision initialises its ResNets.
 
-Convolutions: Kaiming normal, fan_out, for ReLU (He et al. 2015); BN: weight 1, bias 0,
-running statistics reset; Linear: PyTorch's default (uniform in +-1/sqrt(fan_in)); a conv
-with a bias keeps PyTorch's default bias. `build.py` makes modules on the meta device and
+Each module class's rule is in ops.py's `MODULES` table: convolutions Kaiming normal,
+fan_out, for ReLU (He et al. 2015), a conv with a bias keeping PyTorch's default bias;
+BN and GroupNorm weight 1, bias 0, running statistics reset; Linear PyTorch's default
+(uniform in +-1/sqrt(fan_in)). `build.py` makes modules on the meta device and
 allocates them empty, so this is the only initialisation a model gets: each weight is
 drawn once, not first by the constructor and again here.
 """
@@ -11,7 +12,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from resnet_dsl.backends.torch.modules import Residual
+from resnet_dsl.backends.torch.modules import Block
+from resnet_dsl.backends.torch.ops import MODULES
+
+_RULES = {kind.cls: kind.init for kind in MODULES.values() if kind.init is not None}
 
 
 def init_weights(model: nn.Module, *, zero_init_residual: bool = False) -> list[str]:
@@ -24,14 +28,9 @@ def init_weights(model: nn.Module, *, zero_init_residual: bool = False) -> list[
     ['layer1.0.bn2', 'layer1.1.bn2']
     """
     for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            if module.bias is not None:
-                module.reset_parameters()
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            module.reset_parameters()
-        elif isinstance(module, nn.Linear):
-            module.reset_parameters()
+        rule = _RULES.get(type(module))
+        if rule is not None:
+            rule(module)
         elif next(module.parameters(recurse=False), None) is not None or \
                 next(module.buffers(recurse=False), None) is not None:
             raise TypeError(f"init_weights does not know how to initialise {type(module).__name__}")
@@ -43,7 +42,7 @@ def init_weights(model: nn.Module, *, zero_init_residual: bool = False) -> list[
         # gains ~0.2-0.3% top-1 on ImageNet (torchvision's zero_init_residual). Blocks
         # whose branch ends in a conv (pre-activation blocks) have no such BN.
         for name, module in model.named_modules():
-            if isinstance(module, Residual) and module.last_bn is not None:
+            if isinstance(module, Block) and module.last_bn is not None:
                 nn.init.zeros_(module.last_bn.weight)
                 zeroed.append(f"{name}.{module._last_bn}")
     return zeroed

@@ -1,14 +1,12 @@
 """The modules a compiled spec is made of, beyond torch.nn's own layers.
 
 `RnetModel` is the network: its layers and stages run one after the other, exactly an
-`nn.Sequential`. A stage is an `nn.Sequential` of blocks. `Residual` is a residual
-block; its layers are its direct children under their IR names (`conv1`, `bn1`,
-`downsample`), so state-dict keys read `layer1.0.conv1.weight` as in torchvision.
-`ZeroPad` is the option-A shortcut.
-
-No forward here interprets graph nodes: each runs fixed sequences of its own children,
-fixed when the module is built, as nn.Sequential does. `torch.compile(fullgraph=True)`
-and `torch.export` see straight-line code.
+`nn.Sequential`. A stage is an `nn.Sequential` of blocks; a block that is a plain chain
+is an `nn.Sequential` too. `Block` runs any other scope of the graph (a residual block)
+as the plan's steps; its layers are its direct children under their IR names (`conv1`,
+`bn1`, `downsample`), so state-dict keys read `layer1.0.conv1.weight` as in torchvision.
+`ZeroPad` is the option-A shortcut. Which torch module each IR op becomes is ops.py's
+table.
 """
 
 from __future__ import annotations
@@ -28,46 +26,41 @@ class RnetModel(nn.Sequential):
     input_shape: tuple[int, ...] = ()      # (C, H, W) the spec was checked for
 
 
-class Residual(nn.Module):
-    """A residual block: `out = main(fork) + shortcut(src)`, then the post layers.
-
-    `fork` is the input after the `pre` layers (a pre-activation block's BN-ReLU);
-    `src` is `fork` for projections in pre-activation blocks and the input otherwise.
-    The children are registered in IR order, so the state dict follows the spec.
+class Block(nn.Module):
+    """A scope of the graph run as its steps (a residual block, today), as torch.fx's
+    interpreter runs a graph: each step is `var = call(args...)`, where a call is a child
+    module or a builtin (`a + b`, `a += b`, `a * b`, `torch.cat`) and an argument is a
+    variable or a nested call. The steps come from the plan (plan.py) and are fixed when
+    the module is built, so `torch.compile(fullgraph=True)` and `torch.export` see
+    straight-line code; a variable that is assigned again frees its old tensor, as in
+    hand-written code. The children are registered in IR order, so the state dict follows
+    the spec (`layer1.0.conv1.weight`, `layer1.0.downsample.0.weight`).
     """
 
-    def __init__(self, layers: list[tuple[str, nn.Module]], *, pre: tuple[str, ...],
-                 main: tuple[str, ...], post: tuple[str, ...], shortcut: str | None,
-                 shortcut_reads_fork: bool, add_inplace: bool, last_bn: str | None,
-                 kind: str) -> None:
+    def __init__(self, layers: list[tuple[str, nn.Module]], *, steps: tuple, input: str,
+                 output: str, last_bn: str | None, kind: str, reads_fork: bool) -> None:
         super().__init__()
         for name, module in layers:
             self.add_module(name, module)
-        self._pre = pre
-        self._main = main
-        self._post = post
-        self._shortcut = shortcut
-        self._shortcut_reads_fork = shortcut_reads_fork
-        self._add_inplace = add_inplace
+        self._steps = steps      # ((var, call), ...); call = (how, target, args)
+        self._input = input
+        self._output = output
         self._last_bn = last_bn
         self._kind = kind
+        self._reads_fork = reads_fork
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fork = x
-        for name in self._pre:
-            fork = self._modules[name](fork)
-        out = fork
-        for name in self._main:
-            out = self._modules[name](out)
-        src = fork if self._shortcut_reads_fork else x
-        shortcut = src if self._shortcut is None else self._modules[self._shortcut](src)
-        if self._add_inplace:
-            out += shortcut
-        else:
-            out = out + shortcut
-        for name in self._post:
-            out = self._modules[name](out)
-        return out
+        env = {self._input: x}
+        for var, call in self._steps:
+            env[var] = self._call(call, env)
+        return env[self._output]
+
+    def _call(self, call: tuple, env: dict[str, torch.Tensor]) -> torch.Tensor:
+        how, target, args = call
+        values = [env[a] if isinstance(a, str) else self._call(a, env) for a in args]
+        if how == MODULE:
+            return self._modules[target](*values)
+        return target(*values)  # a builtin: operator.add, operator.iadd, torch.cat, ...
 
     @property
     def last_bn(self) -> nn.Module | None:
@@ -75,8 +68,14 @@ class Residual(nn.Module):
         return self._modules[self._last_bn] if self._last_bn else None
 
     def extra_repr(self) -> str:
-        source = ", from the fork" if self._shortcut_reads_fork else ""
+        source = ", from the fork" if self._reads_fork else ""
         return f"shortcut={self._kind}{source}"
+
+
+MODULE = "module"
+"""The `how` of a step that calls a child module (any other `how` is a builtin)."""
+
+Residual = Block  # the name of rnetc 0.1's residual block module
 
 
 class ZeroPad(nn.Module):
@@ -96,23 +95,25 @@ class ZeroPad(nn.Module):
         return f"stride={self.stride}, out_channels={self.out_channels}"
 
 
-MODULES: dict[str, type[nn.Module]] = {
-    "Conv2d": nn.Conv2d, "BatchNorm1d": nn.BatchNorm1d, "BatchNorm2d": nn.BatchNorm2d,
-    "ReLU": nn.ReLU, "ReLU6": nn.ReLU6, "LeakyReLU": nn.LeakyReLU, "SiLU": nn.SiLU,
-    "GELU": nn.GELU, "Sigmoid": nn.Sigmoid, "Tanh": nn.Tanh,
-    "MaxPool2d": nn.MaxPool2d, "AvgPool2d": nn.AvgPool2d,
-    "AdaptiveAvgPool2d": nn.AdaptiveAvgPool2d, "AdaptiveMaxPool2d": nn.AdaptiveMaxPool2d,
-    "Dropout": nn.Dropout, "Flatten": nn.Flatten, "Linear": nn.Linear, "Identity": nn.Identity,
-    "ZeroPad": ZeroPad,
-}
-"""The plan's module names (plan.layer_module) -> classes."""
+ZEROPAD_SOURCE = '''\
+class ZeroPad(nn.Module):
+    """Option A shortcut (He et al. 2015): every `stride`-th pixel, then zero channels
+    appended after the input's up to `out_channels`. No parameters."""
 
-WITH_PARAMETERS = frozenset({"Conv2d", "BatchNorm1d", "BatchNorm2d", "Linear"})
-"""Modules whose constructor takes device= and dtype=."""
+    def __init__(self, stride: int, out_channels: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, ::self.stride, ::self.stride]
+        return F.pad(x, (0, 0, 0, 0, 0, self.out_channels - x.shape[1]))'''
+"""ZeroPad as emitted files define it (emit.py), for they import nothing of rnetc."""
+
 
 RESERVED_NAMES: frozenset[str] = frozenset(dir(nn.Sequential())) | frozenset({
-    "_pre", "_main", "_post", "_shortcut", "_shortcut_reads_fork", "_add_inplace", "_last_bn",
-    "_kind", "last_bn", "network_name", "input_shape",
+    "_steps", "_input", "_output", "_call", "_last_bn", "_kind", "_reads_fork", "last_bn",
+    "network_name", "input_shape",
     "zero_init_last_bn", "init_weights",   # methods of the emitted classes (emit.py)
 })
 """Names a layer or stage cannot take: its parent module already has the attribute."""

@@ -1,16 +1,17 @@
 """The torch backend's reading of the IR: which modules to make, how they nest, how they run.
 
 `make_plan(net)` turns a checked `Network` into a `ModelPlan`: the network's own layers
-and its stages in program order; each block split into the parts its forward runs
-(before the fork, the residual branch, the shortcut, after the addition); and for every
-layer the PyTorch module that computes it, as a class name and constructor arguments.
-`build.py` instantiates a plan and `emit.py` prints it as Python source. Both read the
+and its stages in program order, each stage's blocks, and for every block its children
+(layers, and sub-scopes such as `downsample`) and the steps its forward runs. A step is
+`var = call(args...)`, where a call is a child module or a builtin (`add`, `mul`, `cat`:
+ops.py) and an argument is a variable or a nested call, as torch.fx's interpreter runs a
+graph. Steps follow the graph's edges, so a block of any shape needs nothing new here.
+`build.py` runs the steps and `emit.py` prints them as Python source: both read the
 same plan, so the in-process module and the emitted file cannot disagree.
 
-This module decides and imports no torch. It relies on what lowering guarantees (every
-layer reads the layer before it; shortcuts read the block's input or its fork) and
-checks it, so that a change in the front end fails here loudly instead of building a
-different network.
+Module nesting comes from each node's `path` in its block (`("downsample", "0")`), never
+from splitting names. A scope whose nodes form a plain chain of modules is an
+`nn.Sequential`; any other is a `Block` that runs its steps.
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ from __future__ import annotations
 import keyword
 from dataclasses import dataclass, field
 
+from resnet_dsl.backends.torch.ops import OPS, Builtin, Layer, layer_module
 from resnet_dsl.errors import Diagnostic, RnetError, with_trace
 from resnet_dsl.ir import nodes as ir
-from resnet_dsl.ir.graph import BlockInfo, Network, ShortcutKind
+from resnet_dsl.ir.graph import BlockInfo, Network
+from resnet_dsl.ir.shortcuts import SHORTCUT_MODULE, ShortcutKind
+from resnet_dsl.ir.structure import ancestors
 
 Value = bool | int | float | tuple[int, int]
 
-# Layers whose output is a fresh tensor that their own backward does not need: an
-# in-place ReLU (or `+=`) may overwrite it when nothing else reads it. ReLU saves its
-# output, `input` is the caller's tensor, and dropout in eval mode returns its input.
-_FRESH_OUTPUT = frozenset({"conv", "bn", "fc", "add"})
+__all__ = ["BlockPlan", "Call", "LayerPlan", "ModelPlan", "SequentialPlan", "StagePlan",
+           "layer_module", "make_plan"]
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,43 @@ class LayerPlan:
 
 
 @dataclass(frozen=True)
+class SequentialPlan:
+    """A sub-scope of a block that is a chain (`downsample`): an nn.Sequential of layers
+    keyed 0, 1, ...; a missing index is an nn.Identity, as in timm, so that the conv and
+    BN of an avgproj shortcut keep the names `downsample.1` and `.2` at every stride."""
+
+    name: str                              # attribute in the block: "downsample"
+    node: str                              # its full name: "layer1.0.downsample"
+    items: tuple[LayerPlan, ...]
+
+
+Child = LayerPlan | SequentialPlan
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call in a forward: `target(*args)`, a child module or a builtin op."""
+
+    target: str                            # child attribute, or the builtin's op ("add")
+    builtin: bool
+    args: tuple[str | Call, ...]           # variables, or calls written inline
+    inplace: bool = False                  # `args[0] += args[1]` (torchvision's `out += ...`)
+
+
+@dataclass(frozen=True)
+class Step:
+    var: str                               # the variable it assigns: "out", "fork"
+    call: Call
+
+
+@dataclass(frozen=True)
 class BlockPlan:
-    """One block of a stage. A residual block computes
+    """One block of a stage: its children in IR (= state-dict) order and its forward.
 
-        fork = pre(x);  out = main(fork) + shortcut(fork or x);  return post(out)
-
-    and a block without `add` is the chain `main`."""
+    A chain of modules (a block without `add`) has no steps: it is an nn.Sequential
+    (`x = child(x)` in order). Any other block runs `steps` from `x` and returns
+    `output`: a residual block computes `out = main(fork) + shortcut(fork or x)`, then
+    what follows the addition."""
 
     name: str                              # "layer1.0" (the state-dict prefix)
     key: str                               # its key in the stage: "0"
@@ -55,21 +88,23 @@ class BlockPlan:
     args: dict[str, bool | int | float]    # the block's arguments, as the spec called it
     in_channels: int | None                # None where the input is flat
     residual: bool
-    pre: tuple[LayerPlan, ...] = ()
-    main: tuple[LayerPlan, ...] = ()
+    children: tuple[Child, ...] = ()
+    steps: tuple[Step, ...] = ()
+    output: str = "x"                      # the variable the forward returns
     shortcut_kind: ShortcutKind = "none"
-    shortcut_name: str | None = None       # "downsample"; None for an identity shortcut
-    shortcut: tuple[LayerPlan, ...] = ()   # one module, or the items of an nn.Sequential
-    shortcut_sequential: bool = False
     shortcut_reads_fork: bool = False      # projections in pre-activation blocks
-    add_inplace: bool = False              # `out += shortcut` is safe (as torchvision does)
-    post: tuple[LayerPlan, ...] = ()
     last_bn: str | None = None             # the BN feeding `add` (zero_init_residual)
 
+    @property
+    def chain(self) -> bool:
+        return not self.steps
+
     def layers(self) -> tuple[LayerPlan, ...]:
-        """The block's direct children in IR (= state-dict) order; the shortcut's items
-        are children of `shortcut_name` when `shortcut_sequential`."""
-        return self.pre + self.main + self.shortcut + self.post
+        """Every layer, sub-scopes' items included, in IR order."""
+        out: list[LayerPlan] = []
+        for child in self.children:
+            out.extend(child.items if isinstance(child, SequentialPlan) else (child,))
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -134,8 +169,7 @@ def make_plan(net: Network, reserved: frozenset[str] = frozenset()) -> ModelPlan
         for index, block_name in enumerate(stage.blocks):
             info = net.blocks[block_name]
             _check(info.input == current, f"block {block_name} does not read {current}")
-            _check(block_name == f"{stage.name}.{index}", f"block {block_name} is not "
-                   f"{stage.name}.{index}")
+            _check(info.index == index, f"block {block_name} is not block {index} of {stage.name}")
             plan, current = _block(net, info, by_block.get(block_name, []), consumers)
             blocks.append(plan)
         items.append(StagePlan(stage.name, tuple(blocks)))
@@ -149,98 +183,165 @@ def make_plan(net: Network, reserved: frozenset[str] = frozenset()) -> ModelPlan
 
 # -- blocks ------------------------------------------------------------------------------
 
+@dataclass
+class _Unit:
+    """One call of a block's forward before variables are chosen: a child or a builtin."""
+
+    child: Child | None                    # None for a builtin
+    op: str                                # the builtin's op, or the child's first op
+    value: str                             # the IR value it produces
+    reads: list[str]                       # the IR values it reads, in order
+    nodes: list[ir.NodeBase]               # its IR nodes
+
+
 def _block(net: Network, info: BlockInfo, members: list[ir.NodeBase],
            consumers: dict[str, list[str]]) -> tuple[BlockPlan, str]:
     """Plan one block; returns the plan and the name of the block's output node."""
     in_shape = net.nodes[info.input].shape or ()
     common = dict(name=info.name, key=str(info.index), definition=info.definition,
-                  args=dict(info.args), in_channels=in_shape[0] if len(in_shape) == 3 else None)
-    local = {n.name: _local_name(info, n) for n in members}
-    if not info.residual or info.add is None:
-        _chain(members, info.input)
-        layers = tuple(_layer(net, n, local[n.name], consumers) for n in members)
-        out = members[-1].name if members else info.input
-        return BlockPlan(residual=False, main=layers, **common), out
+                  args=dict(info.args), in_channels=in_shape[0] if len(in_shape) == 3 else None,
+                  residual=info.residual, shortcut_kind=info.shortcut)
+    inside = {n.name for n in members}
+    output = _scope_output(members, inside, consumers, info.name)
+    units = _units(net, info, members, inside, consumers)
+    children = tuple(u.child for u in units if u.child is not None)
+    if all(u.child is not None for u in units) and _is_chain(units, info.input):
+        return BlockPlan(children=children, **common), output
 
-    add = net.nodes[info.add]
-    pre = [n for n in members if n.part == "pre"]
-    main = [n for n in members if n.part == "main" and n.op != "add"]
-    shortcut = [n for n in members if n.part == "shortcut"]
-    post = [n for n in members if n.part == "post"]
-    _check(len(pre) + len(main) + len(shortcut) + len(post) + 1 == len(members),
-           f"block {info.name} has nodes outside pre/main/shortcut/add/post")
-    _chain(pre, info.input)
-    _check(info.fork == (pre[-1].name if pre else info.input), f"block {info.name}: bad fork")
-    _chain(main, info.fork)
-    main_out = main[-1].name if main else info.fork
-    if shortcut:
-        source = shortcut[0].inputs[0]
-        _check(source in (info.input, info.fork), f"block {info.name}: the shortcut reads {source}")
-        _chain(shortcut, source)
-        short_out = shortcut[-1].name
-    else:
-        source = short_out = info.input
-    _check(add.inputs == [main_out, short_out], f"block {info.name}: add reads {add.inputs}")
-    _chain(post, add.name)
+    # The variables of the forward (emit.py prints the same names): `x` is the input;
+    # what comes before the `fork` is `fork`; a call whose first argument dies with it
+    # reuses that variable; others take `out`, `out_1`, ... A child read once, by a
+    # builtin, as a later argument, is written inline: `out += self.downsample(x)`.
+    pre = ancestors(net, info.fork, inside) if info.fork != info.input else set()
+    position = {u.value: i for i, u in enumerate(units)}
+    readers: dict[str, list[int]] = {}
+    for i, u in enumerate(units):
+        for src in u.reads:
+            readers.setdefault(src, []).append(i)
+    inline = {i for i, u in enumerate(units)
+              if u.child is not None and len(readers.get(u.value, [])) == 1
+              and units[readers[u.value][0]].child is None
+              and units[readers[u.value][0]].reads[0] != u.value}
+    var_of: dict[str, str] = {info.input: "x"}
+    live: set[str] = {"x"}
+    steps: list[Step] = []
+    calls: dict[str, Call] = {}
+    for i, u in enumerate(units):
+        args = tuple(calls[src] if position.get(src) in inline else var_of[src] for src in u.reads)
+        call = _call(net, u, args, consumers, pre, inside)
+        if i in inline:
+            calls[u.value] = call
+            continue
+        for src in u.reads:  # variables whose last reader this is die here
+            if src in var_of and max(readers[src]) == i:
+                live.discard(var_of[src])
+        first = var_of.get(u.reads[0]) if u.reads else None
+        if u.value in pre:
+            var = "fork"
+        elif first not in (None, "x", "fork") and first not in live:
+            var = first
+        else:
+            var = next(v for v in ("out", *(f"out_{n}" for n in range(1, len(units) + 1)))
+                       if v not in live and v != first)
+        var_of[u.value] = var
+        live.add(var)
+        steps.append(Step(var, call))
+    last_bn = None
+    if info.residual and info.add is not None:
+        branch = net.nodes[info.add].inputs[0]
+        producer = net.nodes[branch]
+        if branch in inside and branch not in pre and producer.op == "bn" and not producer.path[1:]:
+            last_bn = producer.path[0]
+    reads_fork = info.fork != info.input and any(
+        info.fork in u.reads for u in units if u.child is not None and u.child.name == SHORTCUT_MODULE)
+    plan = BlockPlan(children=children, steps=tuple(steps), output=var_of[output],
+                     shortcut_reads_fork=reads_fork, last_bn=last_bn, **common)
+    return plan, output
 
-    short_layers = tuple(_layer(net, n, local[n.name], consumers) for n in shortcut)
-    names = {local[n.name].partition(".")[0] for n in shortcut}
-    _check(len(names) <= 1, f"block {info.name}: shortcut nodes under several names {names}")
-    sequential = any("." in local[n.name] for n in shortcut)
-    if sequential:
-        _check(all("." in local[n.name] for n in shortcut), f"block {info.name}: mixed shortcut")
-        short_layers = _sequential_items(info, short_layers)
-    producer = net.nodes[main_out]
-    last_bn = local[main_out] if main and producer.op == "bn" else None
-    plan = BlockPlan(
-        residual=True,
-        pre=tuple(_layer(net, n, local[n.name], consumers) for n in pre),
-        main=tuple(_layer(net, n, local[n.name], consumers) for n in main),
-        shortcut_kind=info.shortcut,
-        shortcut_name=names.pop() if names else None,
-        shortcut=short_layers,
-        shortcut_sequential=sequential,
-        shortcut_reads_fork=bool(shortcut) and source == info.fork and info.fork != info.input,
-        # `out += shortcut` (torchvision's form) overwrites the branch's last output, so
-        # only where that is a fresh tensor of this branch that nothing else reads.
-        add_inplace=bool(main) and producer.op in ("conv", "bn", "fc")
-        and consumers[main_out] == [add.name],
-        post=tuple(_layer(net, n, local[n.name], consumers) for n in post),
-        last_bn=last_bn,
-        **common,
-    )
-    return plan, (post[-1].name if post else add.name)
+
+def _units(net: Network, info: BlockInfo, members: list[ir.NodeBase], inside: set[str],
+           consumers: dict[str, list[str]]) -> list[_Unit]:
+    """The block's calls in IR order: each top-level layer, each sub-scope, each builtin."""
+    groups: dict[str, list[ir.NodeBase]] = {}
+    for node in members:
+        _check(len(node.path) in (1, 2), f"{node.name}: module path {node.path}")
+        if len(node.path) == 2:
+            groups.setdefault(node.path[0], []).append(node)
+    units: list[_Unit] = []
+    order: dict[str, int] = {}
+    for node in members:
+        entry = OPS.get(node.op)
+        _check(entry is not None, f"{node.name}: the torch backend has no entry for {node.op}")
+        if len(node.path) == 2:
+            if node.path[0] in order:
+                continue
+            nodes = groups[node.path[0]]
+            child = _sequential(net, info, node.path[0], nodes, consumers)
+            value = _scope_output(nodes, {n.name for n in nodes}, consumers, child.node)
+            unit = _Unit(child, nodes[0].op, value, list(nodes[0].inputs), nodes)
+            order[node.path[0]] = len(units)
+        elif isinstance(entry, Builtin):
+            unit = _Unit(None, node.op, node.name, list(node.inputs), [node])
+        else:
+            unit = _Unit(_layer(net, node, node.path[0], consumers), node.op, node.name,
+                         list(node.inputs), [node])
+        units.append(unit)
+    # A sub-scope runs when its output is ready: order calls by their last node.
+    index = {n.name: i for i, n in enumerate(members)}
+    units.sort(key=lambda u: index[u.nodes[-1].name])
+    for u in units:
+        for src in u.reads:
+            _check(src in inside or src == info.input, f"block {info.name}: {u.value} reads {src}")
+    return units
 
 
-def _sequential_items(info: BlockInfo, layers: tuple[LayerPlan, ...]) -> tuple[LayerPlan, ...]:
-    """The items of a `downsample` nn.Sequential, keyed 0, 1, ...; a gap (the avg-pool of
-    an avgproj shortcut at stride 1) is an nn.Identity, as in timm, so the conv and BN
-    keep the names `downsample.1` and `.2` at every stride."""
+def _sequential(net: Network, info: BlockInfo, key: str, nodes: list[ir.NodeBase],
+                consumers: dict[str, list[str]]) -> SequentialPlan:
+    previous = nodes[0].inputs
     by_index: dict[int, LayerPlan] = {}
-    for layer in layers:
-        index = layer.name.partition(".")[2]
-        _check(index.isdigit(), f"block {info.name}: shortcut item {layer.name}")
-        by_index[int(index)] = LayerPlan(index, layer.node, layer.op, layer.module, layer.args)
-    _check(list(by_index) == sorted(by_index), f"block {info.name}: shortcut out of order")
-    prefix = layers[0].name.partition(".")[0]
-    return tuple(by_index.get(i) or LayerPlan(str(i), f"{info.name}.{prefix}.{i}", "identity",
-                                              "Identity", ())
-                 for i in range(max(by_index) + 1))
-
-
-def _local_name(info: BlockInfo, node: ir.NodeBase) -> str:
-    prefix = info.name + "."
-    _check(node.name.startswith(prefix), f"{node.name} is not inside block {info.name}")
-    local = node.name[len(prefix):]
-    _check(node.part == "shortcut" or "." not in local, f"{node.name}: nested name")
-    return local
-
-
-def _chain(nodes: list[ir.NodeBase], start: str) -> None:
-    previous = start
     for node in nodes:
-        _check(node.inputs == [previous], f"{node.name} reads {node.inputs}, not {previous}")
-        previous = node.name
+        _check(node.inputs == previous, f"{node.name}: {info.name}.{key} is not a chain")
+        _check(node.path[1].isdigit(), f"{node.name}: item {node.path[1]} of {key} is not an index")
+        by_index[int(node.path[1])] = _layer(net, node, node.path[1], consumers)
+        previous = [node.name]
+    _check(list(by_index) == sorted(by_index), f"block {info.name}: {key} out of order")
+    full = f"{info.name}.{key}"
+    items = tuple(by_index.get(i) or LayerPlan(str(i), f"{full}.{i}", "identity", "Identity", ())
+                  for i in range(max(by_index) + 1))
+    return SequentialPlan(key, full, items)
+
+
+def _call(net: Network, u: _Unit, args: tuple, consumers: dict[str, list[str]],
+          pre: set[str], inside: set[str]) -> Call:
+    if u.child is not None:
+        return Call(u.child.name, False, args)
+    node = u.nodes[0]
+    inplace = False
+    if node.op == "add" and isinstance(args[0], str):
+        # `a += b` (torchvision's form) overwrites the branch's last output, so only where
+        # that is a fresh tensor of this block's own layers that nothing else reads.
+        first = net.nodes[node.inputs[0]]
+        entry = OPS.get(first.op)
+        inplace = (first.name in inside and first.name not in pre and isinstance(entry, Layer)
+                   and entry.fresh and consumers[first.name] == [node.name])
+    return Call(node.op, True, args, inplace)
+
+
+def _scope_output(nodes: list[ir.NodeBase], inside: set[str], consumers: dict[str, list[str]],
+                  scope: str) -> str:
+    outs = [n.name for n in nodes if any(c not in inside for c in consumers[n.name])
+            or not consumers[n.name]]
+    _check(len(outs) == 1, f"{scope} has {len(outs)} outputs {outs}")
+    return outs[0]
+
+
+def _is_chain(units: list[_Unit], start: str) -> bool:
+    previous = start
+    for u in units:
+        if u.reads != [previous]:
+            return False
+        previous = u.value
+    return True
 
 
 # -- layers ------------------------------------------------------------------------------
@@ -252,63 +353,10 @@ def _layer(net: Network, node: ir.NodeBase, name: str,
     producer = net.nodes[node.inputs[0]]
     # In-place where it cannot change a result: the ReLU's input is a fresh tensor that
     # nothing else reads (torchvision's nn.ReLU(inplace=True) after a BN or an add).
-    inplace = producer.op in _FRESH_OUTPUT and consumers[producer.name] == [node.name]
+    entry = OPS.get(producer.op)
+    inplace = entry is not None and entry.fresh and consumers[producer.name] == [node.name]
     module, args = layer_module(node, in_shape, inplace)
     return LayerPlan(name, node.name, node.op, module, args)
-
-
-def _pair(p: tuple[int, int]) -> int | tuple[int, int]:
-    return p[0] if p[0] == p[1] else (p[0], p[1])
-
-
-def layer_module(node: ir.NodeBase, in_shape: tuple[int, ...],
-                 inplace: bool = False) -> tuple[str, tuple[tuple[str, Value], ...]]:
-    """The PyTorch module (class name, constructor arguments) that computes one IR node.
-
-    >>> from resnet_dsl.ir.nodes import Conv
-    >>> layer_module(Conv(name="conv1", out_channels=64, kernel=(7, 7), stride=(2, 2),
-    ...                   padding=(3, 3)), (3, 224, 224))[1][:4]
-    (('in_channels', 3), ('out_channels', 64), ('kernel_size', 7), ('stride', 2))
-    """
-    if isinstance(node, ir.Conv):
-        return "Conv2d", (("in_channels", in_shape[0]), ("out_channels", node.out_channels),
-                          ("kernel_size", _pair(node.kernel)), ("stride", _pair(node.stride)),
-                          ("padding", _pair(node.padding)), ("dilation", _pair(node.dilation)),
-                          ("groups", node.groups), ("bias", node.bias))
-    if isinstance(node, ir.BatchNorm):
-        kind = "BatchNorm2d" if len(in_shape) == 3 else "BatchNorm1d"
-        return kind, (("num_features", in_shape[0]), ("eps", node.eps),
-                      ("momentum", node.momentum))
-    if isinstance(node, ir.Activation):
-        if node.kind == "relu":
-            return "ReLU", (("inplace", inplace),)
-        if node.kind == "leaky_relu":
-            return "LeakyReLU", (("negative_slope", node.slope),)
-        return _ACTIVATION_MODULES[node.kind], ()
-    if isinstance(node, ir.Pool):
-        args: tuple[tuple[str, Value], ...] = (
-            ("kernel_size", _pair(node.kernel)), ("stride", _pair(node.stride)),
-            ("padding", _pair(node.padding)), ("ceil_mode", node.ceil_mode))
-        if node.kind == "max":
-            return "MaxPool2d", args
-        return "AvgPool2d", args + (("count_include_pad", node.count_include_pad),)
-    if isinstance(node, ir.GlobalPool):
-        return ("AdaptiveAvgPool2d" if node.kind == "avg" else "AdaptiveMaxPool2d"), \
-            (("output_size", 1),)
-    if isinstance(node, ir.Dropout):
-        return "Dropout", (("p", node.p),)
-    if isinstance(node, ir.Flatten):
-        return "Flatten", ()
-    if isinstance(node, ir.Linear):
-        return "Linear", (("in_features", in_shape[0]), ("out_features", node.out_features),
-                          ("bias", node.bias))
-    if isinstance(node, ir.ZeroPad):
-        return "ZeroPad", (("stride", node.stride), ("out_channels", node.out_channels))
-    raise ValueError(f"the torch backend has no module for {node.op} ({node.name})")
-
-
-_ACTIVATION_MODULES = {"relu6": "ReLU6", "silu": "SiLU", "gelu": "GELU", "sigmoid": "Sigmoid",
-                       "tanh": "Tanh"}
 
 
 # -- names -------------------------------------------------------------------------------
@@ -333,9 +381,10 @@ def _check_names(net: Network, plan: ModelPlan, reserved: frozenset[str]) -> Non
         if isinstance(item, StagePlan):
             check(item.name, net.stages[item.name].span, "stage")
             for block in item.blocks:
-                for layer in block.pre + block.main + block.post:
-                    node = net.nodes[layer.node]
-                    check(layer.name, node.span, "layer", node.trace)
+                for child in block.children:
+                    if isinstance(child, LayerPlan):
+                        node = net.nodes[child.node]
+                        check(child.name, node.span, "layer", node.trace)
         else:
             node = net.nodes[item.node]
             check(item.name, node.span, "layer", node.trace)

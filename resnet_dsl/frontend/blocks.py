@@ -1,0 +1,123 @@
+"""Lowering blocks: binding a block's parameters, expanding its body in its own scope (a
+stage's repeats, `layer1.0`), inline calls of blocks without `add`, and the two block
+markers, `fork` (where a projection shortcut reads) and `add` (where the shortcut joins).
+
+A residual block's `add` reads (the branch so far, the block's input); the shortcut
+pass (`passes/shortcuts.py`) replaces the second input with the shortcut the stage's
+policy asks for. The block records where its markers were; its form follows from edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from resnet_dsl.errors import Diagnostic, Note, RnetError
+from resnet_dsl.frontend import ast
+from resnet_dsl.frontend.context import BlockState, Ctx, Lowering, Namer
+from resnet_dsl.frontend.evaluate import Env, evaluate, fail
+from resnet_dsl.frontend.layers import call_values
+from resnet_dsl.frontend.signatures import Arg, Kwarg, bind_block
+from resnet_dsl.frontend.source import BlockRef
+from resnet_dsl.ir import nodes as ir
+from resnet_dsl.ir.graph import BlockInfo
+from resnet_dsl.ir.shortcuts import SHORTCUT_MODULE
+
+STRIDE = "stride"
+"""The block parameter a stage's `stride=` sets (in its first block; the others get 1)."""
+
+
+def has_add(body: tuple[ast.Stmt, ...]) -> bool:
+    """Whether a block body contains an `add` statement (a residual block)."""
+    for stmt in body:
+        if isinstance(stmt, ast.Call) and stmt.name == "add":
+            return True
+        if isinstance(stmt, ast.If) and (has_add(stmt.then) or has_add(stmt.otherwise or ())):
+            return True
+    return False
+
+
+def bind(lw: Lowering, ref: BlockRef, args: list[Arg], kwargs: list[Kwarg], call: ast.Call,
+         ctx: Ctx) -> Env:
+    """The block's parameters bound to a call's arguments, defaults evaluated in order."""
+    definition = ref.definition
+    if ctx.depth + 1 > lw.limits.max_block_depth:
+        chain = " -> ".join(ctx.calls[-4:] + (definition.name,))
+        raise fail("E602", f"blocks call each other more than {lw.limits.max_block_depth} "
+                   f"deep (... {chain})", call.span, "a block that calls itself needs an `if` "
+                   "that stops the recursion")
+    explicit, missing = bind_block(definition.name, definition.params, args, kwargs,
+                                   call.span, definition.name_span)
+    env = Env()
+    for pname, (value, span) in explicit.items():
+        env.define(pname, value, span)
+    for p in missing:
+        assert p.default is not None
+        env.define(p.name, evaluate(p.default, env, lw.limits), p.span)
+    return env
+
+
+def instantiate(lw: Lowering, ref: BlockRef, args: list[Arg], kwargs: list[Kwarg],
+                call: ast.Call, ctx: Ctx, scope: str, stage: str, index: int,
+                residual: bool) -> None:
+    """Expand one repeat of a stage's block under `scope` (`layer1.0`)."""
+    definition = ref.definition
+    env = bind(lw, ref, args, kwargs, call, ctx)
+    assert lw.current is not None
+    state = BlockState(name=scope, input=lw.current)
+    lw.namers[scope] = Namer(reserved=(SHORTCUT_MODULE,))
+    inner = Ctx(ref.file, env, scope, "block", ctx.section, stage, state,
+                ctx.trace + (call.span,), ctx.calls + (definition.name,), ctx.depth + 1)
+    lw.run_body(definition.body, inner)
+    stride = env.values.get(STRIDE, 1)
+    block_args = {p.name: env.values[p.name] for p in definition.params
+                  if isinstance(env.values.get(p.name), (bool, int, float))}
+    if residual and state.add is None:
+        raise RnetError(Diagnostic(
+            "E306", f"block `{definition.name}` ended without reaching its `add`",
+            call.span, "make sure every branch of its `if`s reaches `add`",
+            [Note(definition.name_span, "defined here")]))
+    lw.blocks[scope] = BlockInfo(
+        name=scope, stage=stage, index=index, definition=definition.name, args=block_args,
+        stride=stride if isinstance(stride, int) and not isinstance(stride, bool) else 1,
+        input=state.input, fork=state.fork or state.input, fork_span=state.fork_span,
+        add=state.add, residual=residual, shortcut="identity" if residual else "none",
+        proj_bn=state.proj_bn, span=call.span)
+
+
+def call_inline(lw: Lowering, call: ast.Call, ctx: Ctx) -> None:
+    """A block without `add` called as a statement: its layers join the caller's scope."""
+    ref = ctx.file.blocks[call.name]
+    definition = ref.definition
+    if has_add(definition.body):
+        raise RnetError(Diagnostic(
+            "E307", f"block `{call.name}` has an `add`, so it is a residual block: "
+            "repeat it with `stage`", call.span,
+            f"e.g. `stage x 2 {call.name}(...)`", [Note(definition.name_span, "defined here")]))
+    if call.alias is not None:
+        raise fail("E207", "`as NAME` names a layer, not a block call", call.alias_span)
+    lw.need_input(call.span)
+    args, kwargs = call_values(lw, call, ctx)
+    env = bind(lw, ref, args, kwargs, call, ctx)
+    inner = replace(ctx, file=ref.file, env=env, trace=ctx.trace + (call.span,),
+                    calls=ctx.calls + (definition.name,), depth=ctx.depth + 1)
+    lw.run_body(definition.body, inner)
+
+
+def marker(lw: Lowering, call: ast.Call, bound: dict[str, Arg], ctx: Ctx) -> None:
+    """`fork` or `add` inside a block."""
+    state = ctx.block
+    if state is None or ctx.kind != "block":
+        raise fail("E306", f"`{call.name}` is only meaningful inside a block", call.span)
+    if call.name == "fork":
+        if state.fork is not None or state.add is not None:
+            raise fail("E306", "`fork` must come once, before `add`", call.span)
+        state.fork = lw.current
+        state.fork_span = call.span
+        return
+    if state.add is not None:
+        raise fail("E306", "a block has one `add`", call.span)
+    if call.alias is not None:
+        raise fail("E207", "the addition is always named `add`", call.alias_span)
+    state.proj_bn = bound["proj_bn"][0]
+    node = lw.emit(ir.Add, "add", call, ctx, inputs=[lw.current, state.input])
+    state.add = node.name

@@ -1,0 +1,98 @@
+"""Lowering a layer call (`conv 3x3 64 stride=2`): bind it to its word's signature, let the
+op's `from_call` check the values, and add the node.
+
+No op is special here: the word -> node class table is the node classes' own
+(`ir/nodes.py`), so a new layer needs no change in this file. Also here: evaluating a
+call's argument values, which block calls share.
+"""
+
+from __future__ import annotations
+
+from resnet_dsl.errors import Span
+from resnet_dsl.frontend import ast
+from resnet_dsl.frontend.context import Ctx, Lowering
+from resnet_dsl.frontend.evaluate import evaluate, fail, show
+from resnet_dsl.frontend.signatures import GLOBAL, Arg, Kwarg, bind_layer, coerce
+from resnet_dsl.ir.nodes import layer_words
+
+NODE_WORDS = {word: cls for word, (cls, _) in layer_words().items()}
+"""Layer word -> the node class that makes its node (`maxpool` -> Pool, ...)."""
+
+# Names people carry over from PyTorch, Keras, Caffe and Darknet.
+SYNONYMS = {
+    "batchnorm": "bn", "batch_norm": "bn", "batchnorm2d": "bn", "bn2d": "bn",
+    "conv2d": "conv", "convolutional": "conv", "convolution": "conv",
+    "linear": "fc", "dense": "fc", "innerproduct": "fc", "connected": "fc",
+    "maxpool2d": "maxpool", "avgpool2d": "avgpool", "max_pool": "maxpool",
+    "avg_pool": "avgpool", "adaptiveavgpool2d": "avgpool global", "gap": "avgpool global",
+    "globalavgpool": "avgpool global", "global_avg_pool": "avgpool global",
+    "swish": "silu", "leakyrelu": "leaky_relu", "leaky": "leaky_relu", "elementwise": "add",
+    "shortcut": "add", "residual": "add", "eltwise": "add", "group_norm": "groupnorm",
+    "groupnorm2d": "groupnorm", "gn": "groupnorm",
+}
+
+
+class Bound:
+    """A call bound to its word's signature, with the range checks ops use (`BoundCall`)."""
+
+    def __init__(self, lw: Lowering, bound: dict[str, Arg]) -> None:
+        self.lw = lw
+        self.value = {k: v for k, (v, _) in bound.items()}
+        self.span = {k: s for k, (_, s) in bound.items()}
+
+    def fail(self, code: str, message: str, key: str | None = None):
+        return fail(code, message, self.span[key] if key else next(iter(self.span.values())))
+
+    def positive(self, *keys: str) -> None:
+        for key in keys:
+            if self.value[key] < 1:
+                raise fail("E203", f"{key} must be at least 1, got {self.value[key]}", self.span[key])
+
+    def positive_pair(self, key: str) -> None:
+        pair = self.value[key]
+        if min(pair) < 1:
+            raise fail("E203", f"{key} must be at least 1, got {show(pair)}", self.span[key])
+
+    def limit(self, value: int, limit: str, what: str, key: str) -> None:
+        self.lw.limit(value, limit, what, self.span[key])
+
+
+def lower_layer(lw: Lowering, call: ast.Call, ctx: Ctx, bound: dict[str, Arg]) -> None:
+    """Add the node a layer call makes, reading the current node."""
+    lw.need_input(call.span)
+    cls, attrs = NODE_WORDS[call.name].from_call(call.name, Bound(lw, bound))
+    lw.emit(cls, call.name, call, ctx, **attrs)
+
+
+def bind(lw: Lowering, call: ast.Call, ctx: Ctx) -> dict[str, Arg]:
+    args, kwargs = call_values(lw, call, ctx)
+    return bind_layer(call.name, args, kwargs, call.span)
+
+
+# -- values ------------------------------------------------------------------------------
+
+def call_values(lw: Lowering, call: ast.Call, ctx: Ctx) -> tuple[list[Arg], list[Kwarg]]:
+    args = [(value(lw, a, ctx), a.span) for a in call.args]
+    kwargs = [(k.name, value(lw, k.value, ctx), k.value.span, k.name_span) for k in call.kwargs]
+    return args, kwargs
+
+
+def value(lw: Lowering, v: ast.Value, ctx: Ctx) -> object:
+    if isinstance(v, ast.Global):
+        return GLOBAL
+    if isinstance(v, ast.Dims):
+        return tuple(dim(lw, item, ctx, "a size") for item in v.items)
+    return evaluate(v, ctx.env, lw.limits)
+
+
+def dim(lw: Lowering, expr: ast.Expr, ctx: Ctx, what: str) -> int:
+    return coerce(evaluate(expr, ctx.env, lw.limits), "int", expr.span, what)  # type: ignore
+
+
+def integer(lw: Lowering, expr: ast.Value, ctx: Ctx, what: str) -> int:
+    return coerce(value(lw, expr, ctx), "int", expr.span, what)  # type: ignore[return-value]
+
+
+def positive_int(v: int, span: Span, what: str) -> None:
+    if v < 1:
+        raise fail("E203", f"{what} must be at least 1, got {v}", span)
