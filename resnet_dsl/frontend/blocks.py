@@ -25,6 +25,13 @@ from resnet_dsl.ir.shortcuts import SHORTCUT_MODULE
 STRIDE = "stride"
 """The block parameter a stage's `stride=` sets (in its first block; the others get 1)."""
 
+BLOCK_INDEX = "block_index"
+NET_BLOCK_INDEX = "net_block_index"
+"""Names a stage's block sees in its expressions: its index in the stage (0 for the first
+block, so a first block can differ without splitting the stage) and over all the stages
+of the network (for schedules such as a drop_path rate that grows with depth). A block
+parameter of the same name takes precedence."""
+
 
 def has_add(body: tuple[ast.Stmt, ...]) -> bool:
     """Whether a block body contains an `add` statement (a residual block)."""
@@ -62,6 +69,9 @@ def instantiate(lw: Lowering, ref: BlockRef, args: list[Arg], kwargs: list[Kwarg
     """Expand one repeat of a stage's block under `scope` (`layer1.0`)."""
     definition = ref.definition
     env = bind(lw, ref, args, kwargs, call, ctx)
+    for name, value in ((BLOCK_INDEX, index), (NET_BLOCK_INDEX, len(lw.blocks))):
+        if name not in env.values:
+            env.define(name, value, call.span)
     assert lw.current is not None
     state = BlockState(name=scope, input=lw.current)
     lw.namers[scope] = Namer(reserved=(SHORTCUT_MODULE,))

@@ -28,7 +28,8 @@ SYNONYMS = {
     "globalavgpool": "avgpool global", "global_avg_pool": "avgpool global",
     "swish": "silu", "leakyrelu": "leaky_relu", "leaky": "leaky_relu", "elementwise": "add",
     "shortcut": "add", "residual": "add", "eltwise": "add", "group_norm": "groupnorm",
-    "groupnorm2d": "groupnorm", "gn": "groupnorm",
+    "groupnorm2d": "groupnorm", "gn": "groupnorm", "droppath": "drop_path",
+    "stochastic_depth": "drop_path", "drop_connect": "drop_path", "noop": "identity",
 }
 
 

@@ -425,6 +425,45 @@ class Dropout(NodeBase):
         return f"dropout {self.p:g}"
 
 
+class DropPath(NodeBase):
+    """Stochastic depth (Huang et al. 2016), timm's `drop_path`: in training each sample's
+    value is zeroed with probability p and the others scaled by 1/(1-p); in eval it is
+    the identity. Written on a residual branch, before `add`."""
+
+    op: Literal["drop_path"] = "drop_path"
+    words: ClassVar = {"drop_path": (Param("p", "float", REQUIRED, True,
+                                           "drop probability per sample, 0 <= p < 1"),)}
+    starts_line: ClassVar[bool] = False
+    p: float
+
+    @classmethod
+    def from_call(cls, word, call):
+        p = call.value["p"]
+        if not 0 <= p < 1:
+            raise call.fail("E203", f"drop_path probability must be in [0, 1), got {p}", "p")
+        return cls, {"p": p}
+
+    infer = _same_shape
+    cost = _free
+
+    def describe(self, in_channels=None):
+        return f"drop_path {self.p:g}"
+
+
+class Identity(NodeBase):
+    """The value itself: a named no-op (a placeholder that keeps a `Sequential`'s indices)."""
+
+    op: Literal["identity"] = "identity"
+    words: ClassVar = {"identity": ()}
+    starts_line: ClassVar[bool] = False
+
+    infer = _same_shape
+    cost = _free
+
+    def describe(self, in_channels=None):
+        return "identity"
+
+
 class Flatten(NodeBase):
     op: Literal["flatten"] = "flatten"
     words: ClassVar = {"flatten": ()}
@@ -592,8 +631,8 @@ class ZeroPad(NodeBase):
 
 
 Node = Annotated[
-    InputNode | Conv | BatchNorm | Activation | Pool | GlobalPool | Dropout | Flatten | Linear
-    | GroupNorm | Add | Mul | Concat | ZeroPad,
+    InputNode | Conv | BatchNorm | Activation | Pool | GlobalPool | Dropout | DropPath | Identity
+    | Flatten | Linear | GroupNorm | Add | Mul | Concat | ZeroPad,
     Field(discriminator="op"),
 ]
 

@@ -249,7 +249,7 @@ class _Emitter:
         shape = "x".join(map(str, plan.input_shape))
         output = "x".join(map(str, plan.output_shape))
         imports = ["import torch"]
-        if self.own:  # rnetc's own modules use F (ZeroPad: F.pad)
+        if any("F." in MODULES[name].source for name in self.own):  # ZeroPad: F.pad
             imports.append("import torch.nn.functional as F")
         imports.append("from torch import nn")
         return "\n".join([

@@ -95,6 +95,45 @@ class ZeroPad(nn.Module):
         return f"stride={self.stride}, out_channels={self.out_channels}"
 
 
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016), as timm's `drop_path`: in training, each
+    sample is dropped with probability `p` and the kept ones scaled by 1/(1-p); in eval,
+    the identity. No parameters."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+DROPPATH_SOURCE = '''\
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016), as timm's `drop_path`: in training, each
+    sample is dropped with probability `p` and the kept ones scaled by 1/(1-p); in eval,
+    the identity. No parameters."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask.div_(keep)'''
+"""DropPath as emitted files define it."""
+
+
 ZEROPAD_SOURCE = '''\
 class ZeroPad(nn.Module):
     """Option A shortcut (He et al. 2015): every `stride`-th pixel, then zero channels

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from resnet_dsl.backends.torch.modules import ZeroPad, ZEROPAD_SOURCE
+from resnet_dsl.backends.torch.modules import DROPPATH_SOURCE, ZEROPAD_SOURCE, DropPath, ZeroPad
 from resnet_dsl.ir import nodes as ir
 
 Value = bool | int | float | tuple[int, int]
@@ -102,6 +102,8 @@ OPS: dict[str, Layer | Builtin] = {
     "pool": Layer(_pool),
     "global_pool": Layer(_global_pool),
     "dropout": Layer(lambda node, shape, inplace: ("Dropout", (("p", node.p),))),
+    "drop_path": Layer(lambda node, shape, inplace: ("DropPath", (("p", node.p),))),
+    "identity": Layer(lambda node, shape, inplace: ("Identity", ())),
     "flatten": Layer(lambda node, shape, inplace: ("Flatten", ())),
     "fc": Layer(lambda node, shape, inplace: ("Linear", (
         ("in_features", shape[0]), ("out_features", node.out_features), ("bias", node.bias))),
@@ -166,6 +168,7 @@ MODULES: dict[str, Module] = {
     "Linear": Module(nn.Linear, {"bias": True}, 2, "out_features", True, _reset),
     "Identity": Module(nn.Identity),
     "ZeroPad": Module(ZeroPad, output="out_channels", source=ZEROPAD_SOURCE),
+    "DropPath": Module(DropPath, source=DROPPATH_SOURCE),
 }
 """Module class name (what `OPS` layers make) -> how it is built, written and initialised."""
 
