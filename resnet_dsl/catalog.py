@@ -99,7 +99,8 @@ CATALOG: tuple[Entry, ...] = (
           "Check the parameter values."),
     Entry("E207", "argument in the wrong place",
           "The stride of a stage's blocks is set on the stage, not in the block call (only "
-          "the first block is strided); `as NAME` names layers, not block calls or `add`.",
+          "the first block is strided); the addition is always `add`; a named block call "
+          "(`BLOCK(...) as NAME`) cannot contain another one (scopes nest one deep).",
           "network n {\n  input 3x32x32\n  stage x2 basic(32, stride=2)\n}",
           "Write `stage x2 basic(32) stride=2`."),
     Entry("E301", "the shortcut cannot join the residual branch",
@@ -197,7 +198,8 @@ CATALOG: tuple[Entry, ...] = (
     Entry("E802", "malformed data file",
           "A data file has the wrong size or contents: a CIFAR binary file whose length is "
           "not a whole number of records, a truncated or inconsistent pickle, an image "
-          "Pillow cannot read.",
+          "Pillow cannot read (in a data folder, or given to `rnetc predict`: not an image, "
+          "truncated).",
           "rnetc train specs/cifar_resnet20.rnet --data cifar10 --data-dir truncated/",
           "Re-extract the dataset from its archive; the message names the file and what was "
           "expected.", False),

@@ -103,13 +103,20 @@ def call_inline(lw: Lowering, call: ast.Call, ctx: Ctx) -> None:
             "E307", f"block `{call.name}` has an `add`, so it is a residual block: "
             "repeat it with `stage`", call.span,
             f"e.g. `stage x 2 {call.name}(...)`", [Note(definition.name_span, "defined here")]))
-    if call.alias is not None:
-        raise fail("E207", "`as NAME` names a layer, not a block call", call.alias_span)
     lw.need_input(call.span)
     args, kwargs = call_values(lw, call, ctx)
     env = bind(lw, ref, args, kwargs, call, ctx)
+    prefix = ctx.prefix
+    if call.alias is not None:  # its layers live under the name, numbered like nn.Sequential
+        if ctx.prefix:
+            raise fail("E207", "a named block call inside another one: scopes nest one deep",
+                       call.alias_span, f"call `{call.name}` without `as`, or name its layers")
+        parent = ctx.scope
+        lw.namers[parent].claim(call.alias, call.alias_span)
+        lw.namers[f"{parent}.{call.alias}" if parent else call.alias] = Namer(sequential=True)
+        prefix = (call.alias,)
     inner = replace(ctx, file=ref.file, env=env, trace=ctx.trace + (call.span,),
-                    calls=ctx.calls + (definition.name,), depth=ctx.depth + 1)
+                    calls=ctx.calls + (definition.name,), depth=ctx.depth + 1, prefix=prefix)
     lw.run_body(definition.body, inner)
 
 

@@ -39,11 +39,18 @@ class Namer:
 
     NUMBERED = ("conv", "bn")
 
-    def __init__(self, reserved: tuple[str, ...] = ()) -> None:
+    def __init__(self, reserved: tuple[str, ...] = (), *, sequential: bool = False) -> None:
         self.counts: Counter[str] = Counter()
         self.used: dict[str, Span | None] = {r: None for r in reserved}
+        self.sequential = sequential  # nn.Sequential's names: every layer takes an index
+        self.index = 0
 
     def take(self, kind: str, alias: str | None, span: Span) -> str:
+        if self.sequential:
+            name = alias if alias is not None else str(self.index)
+            self.index += 1
+            self.claim(name, span)
+            return name
         if alias is not None:
             self.claim(alias, span)
             return alias
@@ -92,6 +99,7 @@ class Ctx:
     trace: tuple[Span, ...] = ()      # block call sites, outermost first
     calls: tuple[str, ...] = ()       # block names being expanded, for recursion messages
     depth: int = 0
+    prefix: tuple[str, ...] = ()      # a named scope (`BLOCK(...) as NAME`) inside it
 
 
 @dataclass
@@ -118,15 +126,18 @@ class Lowering:
         if len(self.nodes) >= self.limits.max_layers:
             raise fail("E601", f"the network has more than {self.limits.max_layers:,} layers",
                        call.span, raise_hint("max_layers"))
-        local = self.namers[ctx.scope].take(label, call.alias, call.alias_span or call.span)
-        name = f"{ctx.scope}.{local}" if ctx.scope else local
+        namer = self.namers[".".join((ctx.scope, *ctx.prefix)) if ctx.scope else ".".join(ctx.prefix)]
+        local = namer.take(label, call.alias, call.alias_span or call.span)
+        path = (*ctx.prefix, local)
+        name = ".".join((ctx.scope, *path)) if ctx.scope else ".".join(path)
         block = ctx.block
         # The attributes were checked by the op's `from_call`, so the node is built
         # without re-validation (lowering makes thousands of them).
         node = cls.trusted(
             name=name, inputs=inputs if inputs is not None else [self.current], span=call.span,
             trace=list(ctx.trace), section=ctx.section, stage=ctx.stage,
-            block=block.name if block else None, path=(local,) if block else (), **attrs)
+            block=block.name if block else None,
+            path=path if block or ctx.prefix else (), **attrs)
         self.nodes[name] = node
         self.current = name
         return node

@@ -49,7 +49,7 @@ def build_module(net: Network, *, device: str | torch.device | None = None,
             children.append((item.name, nn.Sequential(OrderedDict(
                 (block.key, _block(block, factory)) for block in item.blocks))))
         else:
-            children.append((item.name, _layer(item, factory)))
+            children.append((item.name, _child(item, factory)))
     model = RnetModel(OrderedDict(children))
     model.network_name = plan.name
     model.input_shape = plan.input_shape

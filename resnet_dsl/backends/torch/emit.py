@@ -223,8 +223,11 @@ class _Emitter:
         # rnetc's own modules that the file defines (ZeroPad), in the order of first use
         self.own = list(dict.fromkeys(
             x.module for b in plan.blocks() for _, x in _paths(b) if MODULES[x.module].source))
-        self.own += [x.module for x in plan.items if isinstance(x, LayerPlan)
-                     and MODULES[x.module].source and x.module not in self.own]
+        top = [x for item in plan.items if not isinstance(item, StagePlan)
+               for x in (item.items if isinstance(item, SequentialPlan) else (item,))]
+        self.own += [x.module for x in top if MODULES[x.module].source and x.module not in self.own]
+        self.named = any(_named(c) for b in plan.blocks() for c in b.children) or any(
+            _named(item) for item in plan.items)
         taken = {name for name, kind in MODULES.items() if kind.source}
         names = []
         for blocks in groups.values():
@@ -248,7 +251,8 @@ class _Emitter:
         arguments = ", ".join(f"{k}={_literal(v)}" for k, v in plan.arguments.items())
         shape = "x".join(map(str, plan.input_shape))
         output = "x".join(map(str, plan.output_shape))
-        imports = ["import torch"]
+        imports = ["from collections import OrderedDict", ""] if self.named else []
+        imports.append("import torch")
         if any("F." in MODULES[name].source for name in self.own):  # ZeroPad: F.pad
             imports.append("import torch.nn.functional as F")
         imports.append("from torch import nn")
@@ -286,10 +290,7 @@ class _Emitter:
                  f"{INDENT * 2}super().__init__()"]
         for child in first.children:
             if isinstance(child, SequentialPlan):
-                lines.append(f"{INDENT * 2}self.{child.name} = nn.Sequential(")
-                for x in child.items:
-                    lines += _statement(INDENT * 3, x, c.exprs, f"{child.name}.{x.name}", ",")
-                lines.append(f"{INDENT * 2})")
+                lines += _sequential_source(INDENT * 2, child, c.exprs)
             else:
                 lines += _statement(f"{INDENT * 2}self.{child.name} = ", child, c.exprs, child.name)
         lines += ["", f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:"]
@@ -313,6 +314,9 @@ class _Emitter:
             forward.append(f"{INDENT * 2}x = self.{item.name}(x)")
             if isinstance(item, LayerPlan):
                 lines += _statement(f"{INDENT * 2}self.{item.name} = ", item, {}, item.name)
+                continue
+            if isinstance(item, SequentialPlan):
+                lines += _sequential_source(INDENT * 2, item, {})
                 continue
             lines.append(f"{INDENT * 2}self.{item.name} = nn.Sequential(")
             lines += [f"{INDENT * 3}{call}," for call in self._stage_calls(item)]
@@ -338,6 +342,24 @@ class _Emitter:
             out += [f"*({calls[i]} for _ in range({j - i}))"] if j - i > 2 else calls[i:j]
             i = j
         return out
+
+
+def _named(item) -> bool:
+    """A Sequential whose items have names, not indices: emitted with an OrderedDict."""
+    return isinstance(item, SequentialPlan) and not all(x.name.isdigit() for x in item.items)
+
+
+def _sequential_source(lead: str, seq: SequentialPlan, exprs: dict) -> list[str]:
+    """`self.downsample = nn.Sequential(...)`; named items as `OrderedDict([("conv", ...)])`."""
+    if not _named(seq):
+        lines = [f"{lead}self.{seq.name} = nn.Sequential("]
+        for x in seq.items:
+            lines += _statement(lead + INDENT, x, exprs, f"{seq.name}.{x.name}", ",")
+        return lines + [f"{lead})"]
+    lines = [f"{lead}self.{seq.name} = nn.Sequential(OrderedDict(["]
+    for x in seq.items:
+        lines += _statement(f'{lead}{INDENT}("{x.name}", ', x, exprs, f"{seq.name}.{x.name}", "),")
+    return lines + [f"{lead}]))"]
 
 
 def _block_forward(block: BlockPlan) -> list[str]:

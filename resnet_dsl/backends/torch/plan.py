@@ -121,7 +121,7 @@ class ModelPlan:
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     params: int
-    items: tuple[LayerPlan | StagePlan, ...] = field(default_factory=tuple)
+    items: tuple[LayerPlan | SequentialPlan | StagePlan, ...] = field(default_factory=tuple)
 
     def blocks(self) -> list[BlockPlan]:
         return [b for item in self.items if isinstance(item, StagePlan) for b in item.blocks]
@@ -150,11 +150,22 @@ def make_plan(net: Network, reserved: frozenset[str] = frozenset()) -> ModelPlan
         if node.block is not None:
             by_block.setdefault(node.block, []).append(node)
 
-    items: list[LayerPlan | StagePlan] = []
+    items: list[LayerPlan | SequentialPlan | StagePlan] = []
     done_stages: set[str] = set()
     current = next(n.name for n in net.nodes.values() if n.op == "input")
+    scoped: dict[str, list[ir.NodeBase]] = {}   # the network's own named scopes (`as NAME`)
+    for node in net.nodes.values():
+        if node.stage is None and node.path:
+            scoped.setdefault(node.path[0], []).append(node)
     for node in net.nodes.values():
         if node.op == "input":
+            continue
+        if node.stage is None and node.path:
+            if node is scoped[node.path[0]][0]:
+                _check(node.inputs == [current], f"{node.name} does not read {current}")
+                nodes = scoped[node.path[0]]
+                items.append(_sequential(net, node.path[0], node.path[0], nodes, consumers))
+                current = nodes[-1].name
             continue
         if node.stage is None:
             _check(node.inputs == [current], f"{node.name} does not read {current}")
@@ -276,7 +287,7 @@ def _units(net: Network, info: BlockInfo, members: list[ir.NodeBase], inside: se
             if node.path[0] in order:
                 continue
             nodes = groups[node.path[0]]
-            child = _sequential(net, info, node.path[0], nodes, consumers)
+            child = _sequential(net, info.name, node.path[0], nodes, consumers)
             value = _scope_output(nodes, {n.name for n in nodes}, consumers, child.node)
             unit = _Unit(child, nodes[0].op, value, list(nodes[0].inputs), nodes)
             order[node.path[0]] = len(units)
@@ -295,17 +306,22 @@ def _units(net: Network, info: BlockInfo, members: list[ir.NodeBase], inside: se
     return units
 
 
-def _sequential(net: Network, info: BlockInfo, key: str, nodes: list[ir.NodeBase],
+def _sequential(net: Network, scope: str, key: str, nodes: list[ir.NodeBase],
                 consumers: dict[str, list[str]]) -> SequentialPlan:
+    """A named scope that is a chain: an nn.Sequential of its layers, under their names
+    (indices, where gaps become nn.Identity so later indices keep their names)."""
     previous = nodes[0].inputs
-    by_index: dict[int, LayerPlan] = {}
+    layers: dict[str, LayerPlan] = {}
     for node in nodes:
-        _check(node.inputs == previous, f"{node.name}: {info.name}.{key} is not a chain")
-        _check(node.path[1].isdigit(), f"{node.name}: item {node.path[1]} of {key} is not an index")
-        by_index[int(node.path[1])] = _layer(net, node, node.path[1], consumers)
+        _check(len(node.path) == 2, f"{node.name}: module path {node.path}")
+        _check(node.inputs == previous, f"{node.name}: {scope}.{key} is not a chain")
+        layers[node.path[1]] = _layer(net, node, node.path[1], consumers)
         previous = [node.name]
-    _check(list(by_index) == sorted(by_index), f"block {info.name}: {key} out of order")
-    full = f"{info.name}.{key}"
+    full = f"{scope}.{key}" if scope != key else key
+    if not all(k.isdigit() for k in layers):
+        return SequentialPlan(key, full, tuple(layers.values()))
+    by_index = {int(k): v for k, v in layers.items()}
+    _check(list(by_index) == sorted(by_index), f"{full} out of order")
     items = tuple(by_index.get(i) or LayerPlan(str(i), f"{full}.{i}", "identity", "Identity", ())
                   for i in range(max(by_index) + 1))
     return SequentialPlan(key, full, items)
@@ -385,6 +401,9 @@ def _check_names(net: Network, plan: ModelPlan, reserved: frozenset[str]) -> Non
                     if isinstance(child, LayerPlan):
                         node = net.nodes[child.node]
                         check(child.name, node.span, "layer", node.trace)
+        elif isinstance(item, SequentialPlan):
+            node = net.nodes[item.items[0].node] if item.items[0].node in net.nodes else None
+            check(item.name, node.span if node else None, "layer", node.trace if node else ())
         else:
             node = net.nodes[item.node]
             check(item.name, node.span, "layer", node.trace)

@@ -1,0 +1,81 @@
+"""The zoo specs against timm itself (a test dependency; rnetc never imports timm): for
+each `specs/zoo/NAME.rnet`, `timm.create_model(NAME)`'s state dict loads strictly (same
+keys, same shapes), eval outputs agree after loading timm's weights with non-trivial BN
+statistics, the parameter count is timm's, and the MACs are FlopCounterMode's total / 2
+at timm's default input size (the conv + linear convention of rnetc's counts)."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+
+from conftest import REPO  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from torch_helpers import randomize, set_threads  # noqa: E402
+
+import resnet_dsl  # noqa: E402
+from resnet_dsl.backends.torch import emit_python  # noqa: E402
+
+ZOO = REPO / "specs" / "zoo"
+# model: (params, MACs, input) as issue 15 quotes them from timm >= 1.0
+MODELS = {
+    "resnet18d": (11_708_744, 2_053_713_920, 224),
+    "resnet26t": (16_011_872, 3_330_359_296, 256),
+    "resnet50d": (25_576_264, 4_328_824_832, 224),
+    "resnet50s": (25_680_808, 5_444_337_664, 224),
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _threads():
+    yield from set_threads(2)
+
+
+@pytest.fixture(scope="module")
+def timm_models():
+    return {}
+
+
+def _timm(name, cache):
+    if name not in cache:
+        torch.manual_seed(0)
+        cache[name] = randomize(timm.create_model(name, pretrained=False)).eval()
+    return cache[name]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_counts_equal_timm_and_the_reference_figures(name, timm_models):
+    reference = _timm(name, timm_models)
+    params, macs, size = MODELS[name]
+    assert reference.pretrained_cfg["input_size"] == (3, size, size)
+    net = resnet_dsl.load(ZOO / f"{name}.rnet")
+    assert net.name == name and net.input_shape == (3, size, size)
+    assert net.totals.params == sum(p.numel() for p in reference.parameters()) == params
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        reference(torch.randn(1, 3, size, size))
+    assert net.totals.macs == counter.get_total_flops() // 2 == macs
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_timm_weights_load_strictly_and_outputs_agree(name, timm_models):
+    reference = _timm(name, timm_models)
+    model = resnet_dsl.build(ZOO / f"{name}.rnet", size=64).eval()
+    ours, theirs = model.state_dict(), reference.state_dict()
+    assert list(ours) == list(theirs)
+    assert all(ours[k].shape == theirs[k].shape for k in ours)
+    model.load_state_dict(theirs, strict=True)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), rtol=1e-4, atol=1e-5)
+
+
+def test_emitted_source_of_a_zoo_spec_loads_timm_weights(timm_models):
+    reference = _timm("resnet18d", timm_models)
+    net = resnet_dsl.load(ZOO / "resnet18d.rnet", size=64)
+    space: dict = {}
+    exec(compile(emit_python(net), "<emitted>", "exec"), space)
+    model = space["Resnet18d"]().eval()
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), rtol=1e-4, atol=1e-5)
