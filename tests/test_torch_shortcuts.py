@@ -111,3 +111,22 @@ def test_a_fork_after_the_stride_is_projected_without_striding_again(policy):
         conv, bn = (down[1], down[2]) if policy == "avgproj" else (down[0], down[1])
         expected = block.bn2(block.conv2(torch.relu(fork))) + bn(conv(fork))
         assert torch.allclose(model(x), expected, atol=1e-5)
+
+
+def test_proj_gn_makes_the_projection_norm_a_groupnorm():
+    text = ("block g(out, stride = 1) {\n  conv 3x3 out stride=stride\n  groupnorm 4\n"
+            "  add proj_gn=4\n}\n"
+            "network n {\n  input 3x8x8\n  conv 3x3 8\n  stage x1 g(16) stride=2\n}\n")
+    model = resnet_dsl.build(text)
+    assert isinstance(model.layer1[0].downsample[1], nn.GroupNorm)
+    assert model.layer1[0].downsample[1].num_groups == 4
+
+
+@pytest.mark.parametrize("option, code", [("proj_gn=-1", "E203"), ("proj_bn=false proj_gn=4", "E207")])
+def test_proj_gn_errors(option, code):
+    text = ("block g(out, stride = 1) {\n  conv 3x3 out stride=stride\n"
+            f"  add {option}\n}}\n"
+            "network n {\n  input 3x8x8\n  conv 3x3 8\n  stage x1 g(16) stride=2\n}\n")
+    with pytest.raises(resnet_dsl.RnetError) as info:
+        resnet_dsl.load(text)
+    assert info.value.diagnostics[0].code == code and info.value.diagnostics[0].span.line == 3

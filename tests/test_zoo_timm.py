@@ -23,6 +23,7 @@ MODELS = {
     "resnet26t": (16_011_872, 3_330_359_296, 256),
     "resnet50d": (25_576_264, 4_328_824_832, 224),
     "resnet50s": (25_680_808, 5_444_337_664, 224),
+    "resnet50_gn": (25_557_032, 4_089_184_256, 224),
 }
 
 
@@ -39,7 +40,14 @@ def timm_models():
 def _timm(name, cache):
     if name not in cache:
         torch.manual_seed(0)
-        cache[name] = randomize(timm.create_model(name, pretrained=False)).eval()
+        model = randomize(timm.create_model(name, pretrained=False))
+        g = torch.Generator().manual_seed(1)
+        with torch.no_grad():  # GroupNorms too: a fresh one is weight 1, bias 0
+            for m in model.modules():
+                if isinstance(m, torch.nn.GroupNorm):
+                    m.weight.copy_(torch.rand(m.num_channels, generator=g) * 0.5 + 0.5)
+                    m.bias.copy_(torch.randn(m.num_channels, generator=g) * 0.1)
+        cache[name] = model.eval()
     return cache[name]
 
 

@@ -91,7 +91,7 @@ def instantiate(lw: Lowering, ref: BlockRef, args: list[Arg], kwargs: list[Kwarg
         stride=stride if isinstance(stride, int) and not isinstance(stride, bool) else 1,
         input=state.input, fork=state.fork or state.input, fork_span=state.fork_span,
         add=state.add, residual=residual, shortcut="identity" if residual else "none",
-        proj_bn=state.proj_bn, span=call.span)
+        proj_bn=state.proj_bn, proj_gn=state.proj_gn, span=call.span)
 
 
 def call_inline(lw: Lowering, call: ast.Call, ctx: Ctx) -> None:
@@ -136,5 +136,12 @@ def marker(lw: Lowering, call: ast.Call, bound: dict[str, Arg], ctx: Ctx) -> Non
     if call.alias is not None:
         raise fail("E207", "the addition is always named `add`", call.alias_span)
     state.proj_bn = bound["proj_bn"][0]
+    state.proj_gn, gn_span = bound["proj_gn"]
+    if state.proj_gn < 0:
+        raise fail("E203", f"proj_gn must be 0 (BN) or a number of groups, got {state.proj_gn}",
+                   gn_span)
+    if state.proj_gn and not state.proj_bn:
+        raise fail("E207", "`proj_gn` chooses the projection's norm, which `proj_bn=false` "
+                   "leaves out", gn_span, "drop one of the two")
     node = lw.emit(ir.Add, "add", call, ctx, inputs=[lw.current, state.input])
     state.add = node.name

@@ -85,6 +85,7 @@ class BlockState:
     fork_span: Span | None = None
     add: str | None = None
     proj_bn: bool = True
+    proj_gn: int = 0
 
 
 @dataclass

@@ -36,6 +36,7 @@ class BlockInfo(BaseModel):
     residual: bool = True
     shortcut: ShortcutKind = "identity"
     proj_bn: bool = True
+    proj_gn: int = 0   # > 0: the projection's norm is GroupNorm with this many groups
     span: Span | None = None
 
 

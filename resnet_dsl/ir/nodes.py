@@ -556,11 +556,14 @@ class Add(NodeBase):
     op: Literal["add"] = "add"
     arity: ClassVar[int | None] = 2
     words: ClassVar = {"add": (Param("proj_bn", "bool", True, False,
-                                     "BN after a projection shortcut's conv"),)}
+                                     "BN after a projection shortcut's conv"),
+                               Param("proj_gn", "int", 0, False,
+                                     "GroupNorm groups after the projection's conv instead of "
+                                     "BN (0: BN)"))}
 
     @classmethod
     def from_call(cls, word, call):
-        return cls, {}  # `proj_bn` belongs to the block: frontend/blocks.py reads it
+        return cls, {}  # `proj_bn`, `proj_gn` belong to the block: frontend/blocks.py reads them
 
     infer = _same_shape  # the shortcut pass checks that the two inputs agree
     cost = _free

@@ -10,7 +10,8 @@ Policies (`ir/shortcuts.py`; He et al. 2015 options A/B/C; He et al. 2019 "ResNe
 Projections read the block's fork point (the pre-activated input in pre-activation
 blocks); identity and zero-pad shortcuts read the block's input. A fork placed after
 the block's stride has already been subsampled, so its projection does not stride
-again. `add proj_bn=false` drops the projection's BN. The layers live under
+again. `add proj_bn=false` drops the projection's BN; `add proj_gn=G` makes it a
+GroupNorm of G groups (timm's resnet50_gn). The layers live under
 `downsample` (`downsample.0`, `.1`, `.2`: torchvision's and timm's names); the add's
 second input becomes the shortcut's output.
 """
@@ -125,7 +126,9 @@ def _plan(net: Network, block: BlockInfo, in_shape, out_shape) -> tuple[str, lis
         index = 0
     chain.append(ir.Conv(inputs=[src], out_channels=out_shape[0], kernel=(1, 1),
                          stride=(conv_stride, conv_stride), **item(index)))
-    if block.proj_bn:
+    if block.proj_gn:
+        chain.append(ir.GroupNorm(inputs=[chain[-1].name], groups=block.proj_gn, **item(index + 1)))
+    elif block.proj_bn:
         chain.append(ir.BatchNorm(inputs=[chain[-1].name], **item(index + 1)))
     return ("avgproj" if policy == "avgproj" else "proj"), chain
 
