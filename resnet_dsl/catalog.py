@@ -46,7 +46,7 @@ CATALOG: tuple[Entry, ...] = (
           "A name used as a layer, a block, a function (`min`, `max`) or an aliased network is "
           "not defined. The message suggests the closest known name.",
           "network n {\n  input 3x32x32\n  conv 3x3 16\n  batchnorm\n}",
-          f"Use a built-in layer (`{' '.join(w for w in LAYERS if w not in ('fork', 'add'))}`), "
+          f"Use a built-in layer (`{' '.join(w for w in LAYERS if w not in ('fork', 'add', 'branch', 'mul'))}`), "
           "a block from the prelude (`rnetc prelude`), or define or import the block."),
     Entry("E102", "unknown name in an expression",
           "An expression refers to a name that is neither a parameter nor a `let` of the "

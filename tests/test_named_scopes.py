@@ -78,3 +78,53 @@ def test_scopes_nest_one_deep():
         compile_network(spec)
     diag = info.value.diagnostics[0]
     assert diag.code == "E207" and "nest one deep" in diag.message and diag.span.line == 9
+
+
+GATE = """network n {{
+  input 3x8x8
+  conv 3x3 8
+  stage x1 b(8)
+}}
+block b(out) {{
+  conv 3x3 out
+{body}
+  add
+}}
+"""
+
+
+def test_a_side_branch_gates_the_value_it_started_from():
+    net = compile_network(GATE.format(body="  branch\n  avgpool global\n  conv 1x1 out\n"
+                                          "  sigmoid\n  mul"))
+    mul = net.nodes["layer1.0.mul"]
+    assert mul.inputs == ["layer1.0.conv1", "layer1.0.sigmoid"] and mul.shape == (8, 8, 8)
+    torch.manual_seed(0)
+    model = resnet_dsl.build(next(iter(net.sources.values()))).eval()
+    b = model.layer1[0]
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        a = model.conv1(x)
+        y = b.conv1(a)
+        expected = y * torch.sigmoid(b.conv2(y.mean((2, 3), keepdim=True))) + a
+        torch.testing.assert_close(model(x), expected)
+
+
+@pytest.mark.parametrize("body, code, text, line", [
+    ("  mul", "E306", "`mul` without a `branch`", 8),
+    ("  branch\n  mul", "E306", "the side branch is empty", 9),
+    ("  branch\n  relu", "E306", "`add` inside an open side branch", 10),
+    ("  branch\n  conv 1x1 4\n  mul", "E305", "cannot scale", 10),
+])
+def test_side_branch_errors(body, code, text, line):
+    with pytest.raises(RnetError) as info:
+        compile_network(GATE.format(body=body))
+    assert any((d.code, d.span.line) == (code, line) and text in d.message
+               for d in info.value.diagnostics), info.value.diagnostics
+
+
+def test_an_unclosed_branch_in_a_called_block_is_reported():
+    spec = GATE.format(body="  g(out)") + "block g(c) {\n  branch\n  relu\n}\n"
+    with pytest.raises(RnetError) as info:
+        compile_network(spec)
+    diag = info.value.diagnostics[0]
+    assert diag.code == "E306" and "no `mul` joins" in diag.message

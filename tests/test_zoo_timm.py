@@ -24,6 +24,8 @@ MODELS = {
     "resnet50d": (25_576_264, 4_328_824_832, 224),
     "resnet50s": (25_680_808, 5_444_337_664, 224),
     "resnet50_gn": (25_557_032, 4_089_184_256, 224),
+    "seresnet50": (28_088_024, 4_091_699_200, 224),
+    "seresnext50_32x4d": (27_559_896, 4_232_994_816, 224),
 }
 
 
@@ -77,13 +79,32 @@ def test_timm_weights_load_strictly_and_outputs_agree(name, timm_models):
         torch.testing.assert_close(model(x), reference(x), rtol=1e-4, atol=1e-5)
 
 
-def test_emitted_source_of_a_zoo_spec_loads_timm_weights(timm_models):
-    reference = _timm("resnet18d", timm_models)
-    net = resnet_dsl.load(ZOO / "resnet18d.rnet", size=64)
+@pytest.mark.parametrize("name, cls", [("resnet18d", "Resnet18d"), ("seresnet50", "Seresnet50")])
+def test_emitted_source_of_a_zoo_spec_loads_timm_weights(name, cls, timm_models):
+    reference = _timm(name, timm_models)
+    net = resnet_dsl.load(ZOO / f"{name}.rnet", size=64)
     space: dict = {}
     exec(compile(emit_python(net), "<emitted>", "exec"), space)
-    model = space["Resnet18d"]().eval()
+    model = space[cls]().eval()
     model.load_state_dict(reference.state_dict(), strict=True)
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         torch.testing.assert_close(model(x), reference(x), rtol=1e-4, atol=1e-5)
+
+
+def test_a_gated_zoo_spec_compiles_without_graph_breaks_and_exports_to_onnx(tmp_path):
+    net = resnet_dsl.load(ZOO / "seresnet50.rnet", size=64)
+    from resnet_dsl.backends.torch import build_module
+
+    torch.manual_seed(0)
+    model = randomize(build_module(net)).eval()
+    x = torch.randn(1, 3, 64, 64)
+    compiled = torch.compile(model, fullgraph=True, backend="eager")
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x))
+    pytest.importorskip("onnxruntime")
+    from resnet_dsl.backends.onnx import export_onnx
+
+    report = export_onnx(net, tmp_path / "se.onnx", model=model)
+    assert report.check.passed, report.describe()
+    assert report.op_counts.get("Mul", 0) >= 16 and "Identity" not in report.op_counts

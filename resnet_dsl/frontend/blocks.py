@@ -116,12 +116,21 @@ def call_inline(lw: Lowering, call: ast.Call, ctx: Ctx) -> None:
         lw.namers[f"{parent}.{call.alias}" if parent else call.alias] = Namer(sequential=True)
         prefix = (call.alias,)
     inner = replace(ctx, file=ref.file, env=env, trace=ctx.trace + (call.span,),
-                    calls=ctx.calls + (definition.name,), depth=ctx.depth + 1, prefix=prefix)
+                    calls=ctx.calls + (definition.name,), depth=ctx.depth + 1, prefix=prefix,
+                    branches=[])
     lw.run_body(definition.body, inner)
+    if inner.branches:
+        _, span = inner.branches[-1]
+        raise RnetError(Diagnostic(
+            "E306", f"block `{definition.name}` opens a `branch` that no `mul` joins", span,
+            "end the side branch with `mul`", [Note(call.span, "called here")]))
 
 
 def marker(lw: Lowering, call: ast.Call, bound: dict[str, Arg], ctx: Ctx) -> None:
-    """`fork` or `add` inside a block."""
+    """`fork`, `add`, `branch` or `mul` inside a block."""
+    if call.name in ("branch", "mul"):
+        _side_branch(lw, call, ctx)
+        return
     state = ctx.block
     if state is None or ctx.kind != "block":
         raise fail("E306", f"`{call.name}` is only meaningful inside a block", call.span)
@@ -133,6 +142,10 @@ def marker(lw: Lowering, call: ast.Call, bound: dict[str, Arg], ctx: Ctx) -> Non
         return
     if state.add is not None:
         raise fail("E306", "a block has one `add`", call.span)
+    if ctx.branches:
+        raise RnetError(Diagnostic(
+            "E306", "`add` inside an open side branch", call.span,
+            "join the branch with `mul` before `add`", [Note(ctx.branches[-1][1], "the branch")]))
     if call.alias is not None:
         raise fail("E207", "the addition is always named `add`", call.alias_span)
     state.proj_bn = bound["proj_bn"][0]
@@ -145,3 +158,26 @@ def marker(lw: Lowering, call: ast.Call, bound: dict[str, Arg], ctx: Ctx) -> Non
                    "leaves out", gn_span, "drop one of the two")
     node = lw.emit(ir.Add, "add", call, ctx, inputs=[lw.current, state.input])
     state.add = node.name
+
+
+def _side_branch(lw: Lowering, call: ast.Call, ctx: Ctx) -> None:
+    """`branch` remembers the current value; `mul` multiplies it by the branch's result
+    (a squeeze-excitation or ECA gate: x * sigmoid(...)). Shapes are checked by Mul."""
+    if ctx.kind != "block":
+        raise fail("E306", f"`{call.name}`: side branches belong in a stage's blocks", call.span,
+                   "call the block that holds it from a block that a `stage` repeats")
+    if call.alias is not None:
+        raise fail("E207", f"`{call.name}` takes no name", call.alias_span)
+    lw.need_input(call.span)
+    if call.name == "branch":
+        ctx.branches.append((lw.current, call.span))
+        return
+    if not ctx.branches:
+        raise fail("E306", "`mul` without a `branch` to join", call.span,
+                   "start the side branch with `branch`")
+    start, _ = ctx.branches.pop()
+    if start == lw.current:
+        raise fail("E306", "the side branch is empty: `mul` would square its input", call.span,
+                   "put the gate's layers between `branch` and `mul`")
+    outer = replace(ctx, prefix=())  # the join lives in the block's scope (it has no module)
+    lw.emit(ir.Mul, "mul", call, outer, inputs=[start, lw.current])

@@ -101,6 +101,7 @@ class Ctx:
     calls: tuple[str, ...] = ()       # block names being expanded, for recursion messages
     depth: int = 0
     prefix: tuple[str, ...] = ()      # a named scope (`BLOCK(...) as NAME`) inside it
+    branches: list = field(default_factory=list)  # open `branch`es of this body: (node, span)
 
 
 @dataclass
@@ -123,7 +124,9 @@ class Lowering:
 
     def emit(self, cls: type[ir.NodeBase], label: str, call: ast.Call, ctx: Ctx,
              inputs: list[str] | None = None, **attrs) -> ir.NodeBase:
-        """Add a node named in `ctx`'s scope that reads `inputs` (default: the current node)."""
+        """Add a node named in `ctx`'s scope that reads `inputs` (default: the current node).
+        A join (`mul`) lives in the block's own scope, outside any named scope: it has no
+        module, and the named scope stays a chain."""
         if len(self.nodes) >= self.limits.max_layers:
             raise fail("E601", f"the network has more than {self.limits.max_layers:,} layers",
                        call.span, raise_hint("max_layers"))

@@ -28,7 +28,7 @@ from resnet_dsl.ir.graph import Network
 from resnet_dsl.ir.shortcuts import POLICIES  # noqa: F401  (the language's policy words)
 from resnet_dsl.limits import Limits, raise_hint
 
-MARKERS = ("fork", "add")
+MARKERS = ("fork", "add", "branch", "mul")
 SYNONYMS = layers.SYNONYMS
 has_add = blocks.has_add
 

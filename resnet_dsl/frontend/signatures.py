@@ -17,10 +17,13 @@ __all__ = ["ACTIVATIONS", "GLOBAL", "LAYERS", "REQUIRED", "GlobalFlag", "Param",
            "bind_layer", "coerce", "usage"]
 
 LAYERS: dict[str, tuple[Param, ...]] = {
-    **{word: params for word, (_, params) in layer_words().items() if word != "add"},
-    # The block markers close the table: `fork` makes no node; `add` makes the join.
+    **{word: params for word, (_, params) in layer_words().items() if word not in ("add", "mul")},
+    # The markers close the table: `fork` and `branch` make no node; `add` and `mul` make
+    # the joins (the residual addition; a side branch's gate multiply).
     "fork": (),
     "add": layer_words()["add"][1],
+    "branch": (),
+    "mul": (),
 }
 """Every built-in layer word -> its parameters, in positional order. The words and
 their signatures are the node classes' own (`ir/nodes.py`, `words`)."""

@@ -577,6 +577,7 @@ class Mul(NodeBase):
 
     op: Literal["mul"] = "mul"
     arity: ClassVar[int | None] = 2
+    words: ClassVar = {"mul": ()}  # a marker: frontend/blocks.py joins the open `branch`
 
     def infer(self, shapes):
         x, gate = shapes
