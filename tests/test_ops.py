@@ -245,3 +245,23 @@ def test_groupnorm_exports_to_onnx_and_matches_pytorch(tmp_path):
     net = compile_network(GN)
     report = export_onnx(net, tmp_path / "gn.onnx")
     assert report.check.passed, report.describe()
+
+
+@pytest.mark.parametrize("line, code, text", [
+    ("channel_conv 3", "E305", "needs a C x 1 x 1 input"),
+    ("avgpool global\n  channel_conv 4", "E203", "must be odd"),
+    ("conv 3x3 (log2(0))", "E203", "one positive number"),
+    ("conv 3x3 (floor(1, 2))", "E203", "`floor` takes one number"),
+])
+def test_channel_conv_and_function_errors(line, code, text):
+    with pytest.raises(RnetError) as info:
+        compile_network(f"network n {{\n  input 3x8x8\n  conv 3x3 16\n  {line}\n}}")
+    assert any(d.code == code and text in d.message for d in info.value.diagnostics)
+
+
+def test_log2_and_floor_give_ecas_kernel_sizes():
+    spec = ("network n(c = 256) {\n  input 3x8x8\n  conv 3x3 c\n  avgpool global\n"
+            "  channel_conv max(3, floor((log2(c) + 1) / 2) // 2 * 2 + 1)\n}")
+    kernels = {c: compile_network(spec, params={"c": c}).nodes["channel_conv"].kernel
+               for c in (64, 256, 512, 2048)}
+    assert kernels == {64: 3, 256: 5, 512: 5, 2048: 7}  # timm's EcaModule

@@ -26,6 +26,7 @@ MODELS = {
     "resnet50_gn": (25_557_032, 4_089_184_256, 224),
     "seresnet50": (28_088_024, 4_091_699_200, 224),
     "seresnext50_32x4d": (27_559_896, 4_232_994_816, 224),
+    "ecaresnet50d": (25_576_350, 4_328_912_640, 224),
 }
 
 
@@ -79,7 +80,8 @@ def test_timm_weights_load_strictly_and_outputs_agree(name, timm_models):
         torch.testing.assert_close(model(x), reference(x), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name, cls", [("resnet18d", "Resnet18d"), ("seresnet50", "Seresnet50")])
+@pytest.mark.parametrize("name, cls", [("resnet18d", "Resnet18d"), ("seresnet50", "Seresnet50"),
+                                       ("ecaresnet50d", "Ecaresnet50d")])
 def test_emitted_source_of_a_zoo_spec_loads_timm_weights(name, cls, timm_models):
     reference = _timm(name, timm_models)
     net = resnet_dsl.load(ZOO / f"{name}.rnet", size=64)

@@ -65,7 +65,20 @@ def fail(code: str, message: str, span: Span, help: str | None = None) -> RnetEr
     return RnetError(Diagnostic(code, message, span, help))
 
 
-_FUNCTIONS = {"min": min, "max": max}
+def _log2(args: list) -> float:
+    if len(args) != 1 or args[0] <= 0:
+        raise ValueError("`log2` takes one positive number")
+    return math.log2(args[0])
+
+
+def _floor(args: list) -> int:
+    if len(args) != 1:
+        raise ValueError("`floor` takes one number")
+    return math.floor(args[0])
+
+
+_FUNCTIONS = {"min": min, "max": max, "log2": _log2, "floor": _floor}
+"""min and max of their arguments; log2 (ECA's kernel rule) and floor (to an integer)."""
 
 
 def evaluate(expr: ast.Expr, env: Env, limits: Limits) -> Scalar:
@@ -103,9 +116,12 @@ def evaluate(expr: ast.Expr, env: Env, limits: Limits) -> Scalar:
         func = _FUNCTIONS.get(expr.name)
         if func is None:
             raise fail("E101", f"unknown function `{expr.name}`", expr.name_span,
-                       did_you_mean(expr.name, _FUNCTIONS) or "functions: min, max")
+                       did_you_mean(expr.name, _FUNCTIONS) or "functions: " + ", ".join(_FUNCTIONS))
         args = [_number(evaluate(a, env, limits), a.span, f"`{expr.name}`") for a in expr.args]
-        return func(args)
+        try:
+            return func(args)
+        except ValueError as exc:
+            raise fail("E203", str(exc), expr.span) from None
     raise TypeError(f"not an expression: {expr!r}")
 
 

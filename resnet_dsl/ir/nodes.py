@@ -509,6 +509,38 @@ class Linear(NodeBase):
         return text if self.bias else text + ", no bias"
 
 
+class ChannelConv(NodeBase):
+    """ECA's 1-D convolution across the channels of a C x 1 x 1 value (Wang et al. 2020):
+    each channel's gate sees its `kernel` neighbours; no bias, zero padding."""
+
+    op: Literal["channel_conv"] = "channel_conv"
+    words: ClassVar = {"channel_conv": (Param("kernel", "int", REQUIRED, True,
+                                              "odd kernel size across the channels"),)}
+    kernel: int
+
+    @classmethod
+    def from_call(cls, word, call):
+        k = call.value["kernel"]
+        if k < 1 or k % 2 == 0:
+            raise call.fail("E203", f"channel_conv's kernel must be odd and positive, got {k}",
+                            "kernel")
+        return cls, {"kernel": k}
+
+    def infer(self, shapes):
+        shape = shapes[0]
+        if len(shape) != 3 or shape[1:] != (1, 1):
+            raise ShapeError(node_error(
+                self, "E305", f"`channel_conv` needs a C x 1 x 1 input, got {format_shape(shape)}",
+                "put `avgpool global` before it"))
+        return shape
+
+    def cost(self, shapes):
+        return self.kernel, self.kernel * shapes[0][0]
+
+    def describe(self, in_channels=None):
+        return f"channel_conv {self.kernel}"
+
+
 class GroupNorm(NodeBase):
     """GroupNorm (Wu & He 2018): statistics over groups of channels, per image."""
 
@@ -636,7 +668,7 @@ class ZeroPad(NodeBase):
 
 Node = Annotated[
     InputNode | Conv | BatchNorm | Activation | Pool | GlobalPool | Dropout | DropPath | Identity
-    | Flatten | Linear | GroupNorm | Add | Mul | Concat | ZeroPad,
+    | Flatten | Linear | ChannelConv | GroupNorm | Add | Mul | Concat | ZeroPad,
     Field(discriminator="op"),
 ]
 

@@ -28,7 +28,7 @@ LAYERS = tuple(_LAYERS)
 BLOCKS = ("basic", "bottleneck", "preact_basic", "preact_bottleneck", "wide_basic")
 
 # Functions of expressions (`frontend.evaluate`).
-FUNCTIONS = ("max", "min")
+FUNCTIONS = ("floor", "log2", "max", "min")
 
 # Values of a stage's `shortcut=` option (`ir.shortcuts.POLICIES`), names and aliases.
 POLICIES = tuple(_POLICIES)

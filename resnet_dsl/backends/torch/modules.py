@@ -134,6 +134,34 @@ class DropPath(nn.Module):
 """DropPath as emitted files define it."""
 
 
+class ChannelConv(nn.Conv1d):
+    """ECA's gate convolution (Wang et al. 2020): a 1-D convolution across the channels of
+    an N x C x 1 x 1 tensor, `kernel` wide, no bias (timm's EcaModule.conv)."""
+
+    def __init__(self, kernel: int, device=None, dtype=None) -> None:
+        super().__init__(1, 1, kernel, padding=(kernel - 1) // 2, bias=False,
+                         device=device, dtype=dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[0], x.shape[1]
+        return super().forward(x.view(n, 1, c)).view(n, c, 1, 1)
+
+
+CHANNELCONV_SOURCE = '''\
+class ChannelConv(nn.Conv1d):
+    """ECA's gate convolution (Wang et al. 2020): a 1-D convolution across the channels of
+    an N x C x 1 x 1 tensor, `kernel` wide, no bias (timm's EcaModule.conv)."""
+
+    def __init__(self, kernel: int, device=None, dtype=None) -> None:
+        super().__init__(1, 1, kernel, padding=(kernel - 1) // 2, bias=False,
+                         device=device, dtype=dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[0], x.shape[1]
+        return super().forward(x.view(n, 1, c)).view(n, c, 1, 1)'''
+"""ChannelConv as emitted files define it."""
+
+
 ZEROPAD_SOURCE = '''\
 class ZeroPad(nn.Module):
     """Option A shortcut (He et al. 2015): every `stride`-th pixel, then zero channels

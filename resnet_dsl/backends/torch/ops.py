@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from resnet_dsl.backends.torch.modules import DROPPATH_SOURCE, ZEROPAD_SOURCE, DropPath, ZeroPad
+from resnet_dsl.backends.torch.modules import (
+    CHANNELCONV_SOURCE, DROPPATH_SOURCE, ZEROPAD_SOURCE, ChannelConv, DropPath, ZeroPad,
+)
 from resnet_dsl.ir import nodes as ir
 
 Value = bool | int | float | tuple[int, int]
@@ -98,6 +100,8 @@ OPS: dict[str, Layer | Builtin] = {
     "conv": Layer(_conv, fresh=True),
     "bn": Layer(_bn, fresh=True),
     "groupnorm": Layer(_groupnorm, fresh=True),
+    "channel_conv": Layer(lambda node, shape, inplace: ("ChannelConv", (("kernel", node.kernel),)),
+                          fresh=True),
     "act": Layer(_act),
     "pool": Layer(_pool),
     "global_pool": Layer(_global_pool),
@@ -169,6 +173,8 @@ MODULES: dict[str, Module] = {
     "Identity": Module(nn.Identity),
     "ZeroPad": Module(ZeroPad, output="out_channels", source=ZEROPAD_SOURCE),
     "DropPath": Module(DropPath, source=DROPPATH_SOURCE),
+    "ChannelConv": Module(ChannelConv, positional=1, factory=True, init=_reset,
+                          source=CHANNELCONV_SOURCE),
 }
 """Module class name (what `OPS` layers make) -> how it is built, written and initialised."""
 
