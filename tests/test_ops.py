@@ -265,3 +265,15 @@ def test_log2_and_floor_give_ecas_kernel_sizes():
     kernels = {c: compile_network(spec, params={"c": c}).nodes["channel_conv"].kernel
                for c in (64, 256, 512, 2048)}
     assert kernels == {64: 3, 256: 5, 512: 5, 2048: 7}  # timm's EcaModule
+
+
+def test_blur_is_a_fixed_binomial_filter_outside_the_state_dict():
+    net = compile_network("network n {\n  input 2x8x8\n  conv 3x3 4\n  blur\n}")
+    node = net.nodes["blur"]
+    assert node.shape == (4, 4, 4) and node.params == 0 and node.macs == 4 * 9 * 16
+    model = resnet_dsl.build("network n {\n  input 2x8x8\n  conv 3x3 4\n  blur\n}")
+    assert list(model.state_dict()) == ["conv1.weight"]
+    torch.testing.assert_close(model.blur.filt[0, 0], torch.tensor(
+        [[1.0, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16)
+    with pytest.raises(RnetError, match="more than 1 pixels"):
+        compile_network("network n {\n  input 2x1x1\n  conv 1x1 4\n  blur\n}")

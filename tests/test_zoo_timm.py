@@ -27,6 +27,8 @@ MODELS = {
     "seresnet50": (28_088_024, 4_091_699_200, 224),
     "seresnext50_32x4d": (27_559_896, 4_232_994_816, 224),
     "ecaresnet50d": (25_576_350, 4_328_912_640, 224),
+    "resnetaa50d": (25_576_264, 5_369_274_368, 224),
+    "resnetblur50": (25_557_032, 5_133_020_672, 224),
 }
 
 
@@ -81,7 +83,8 @@ def test_timm_weights_load_strictly_and_outputs_agree(name, timm_models):
 
 
 @pytest.mark.parametrize("name, cls", [("resnet18d", "Resnet18d"), ("seresnet50", "Seresnet50"),
-                                       ("ecaresnet50d", "Ecaresnet50d")])
+                                       ("ecaresnet50d", "Ecaresnet50d"),
+                                       ("resnetblur50", "Resnetblur50")])
 def test_emitted_source_of_a_zoo_spec_loads_timm_weights(name, cls, timm_models):
     reference = _timm(name, timm_models)
     net = resnet_dsl.load(ZOO / f"{name}.rnet", size=64)

@@ -509,6 +509,46 @@ class Linear(NodeBase):
         return text if self.bias else text + ", no bias"
 
 
+class Blur(NodeBase):
+    """Anti-aliased downsampling (Zhang 2019), timm's BlurPool2d: a fixed binomial
+    `size` x `size` filter applied to each channel (a depthwise conv with no parameters;
+    its filter is not in the state dict), reflect padding, then `stride`."""
+
+    op: Literal["blur"] = "blur"
+    words: ClassVar = {"blur": (Param("stride", "int", 2, False, "downsampling factor"),
+                                Param("size", "int", 3, False, "filter size (binomial)"))}
+    stride: int = 2
+    size: int = 3
+
+    @property
+    def padding(self) -> int:
+        return ((self.stride - 1) + (self.size - 1)) // 2  # timm's get_padding
+
+    @classmethod
+    def from_call(cls, word, call):
+        call.positive("stride")
+        if call.value["size"] < 2:
+            raise call.fail("E203", f"blur's size must be at least 2, got {call.value['size']}",
+                            "size")
+        return cls, {"stride": call.value["stride"], "size": call.value["size"]}
+
+    def infer(self, shapes):
+        c, h, w = _spatial(self, shapes[0], "`blur`")
+        if min(h, w) <= self.padding:
+            raise ShapeError(node_error(
+                self, "E304", f"`blur` needs more than {self.padding} pixels to reflect, got "
+                f"{format_shape(shapes[0])}", "use a larger input (--input CxHxW)"))
+        size = tuple(conv_size(s, self.size, self.stride, self.padding) for s in (h, w))
+        _check_size(self, (c, h, w), size)
+        return (c, *size)
+
+    def cost(self, shapes):
+        return 0, shapes[0][0] * self.size * self.size * math.prod(self.shape[1:])  # type: ignore[index]
+
+    def describe(self, in_channels=None):
+        return f"blur {self.size}x{self.size}/{self.stride}"
+
+
 class ChannelConv(NodeBase):
     """ECA's 1-D convolution across the channels of a C x 1 x 1 value (Wang et al. 2020):
     each channel's gate sees its `kernel` neighbours; no bias, zero padding."""
@@ -668,7 +708,7 @@ class ZeroPad(NodeBase):
 
 Node = Annotated[
     InputNode | Conv | BatchNorm | Activation | Pool | GlobalPool | Dropout | DropPath | Identity
-    | Flatten | Linear | ChannelConv | GroupNorm | Add | Mul | Concat | ZeroPad,
+    | Flatten | Linear | Blur | ChannelConv | GroupNorm | Add | Mul | Concat | ZeroPad,
     Field(discriminator="op"),
 ]
 

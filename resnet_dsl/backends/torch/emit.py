@@ -251,7 +251,10 @@ class _Emitter:
         arguments = ", ".join(f"{k}={_literal(v)}" for k, v in plan.arguments.items())
         shape = "x".join(map(str, plan.input_shape))
         output = "x".join(map(str, plan.output_shape))
-        imports = ["from collections import OrderedDict", ""] if self.named else []
+        imports = ["from collections import OrderedDict"] if self.named else []
+        if any("math." in MODULES[name].source for name in self.own):  # BlurPool's filter
+            imports.insert(0, "import math")
+        imports += [""] if imports else []
         imports.append("import torch")
         if any("F." in MODULES[name].source for name in self.own):  # ZeroPad: F.pad
             imports.append("import torch.nn.functional as F")

@@ -11,6 +11,8 @@ table.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -132,6 +134,54 @@ class DropPath(nn.Module):
         mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
         return x * mask.div_(keep)'''
 """DropPath as emitted files define it."""
+
+
+class BlurPool(nn.Module):
+    """Anti-aliased downsampling (Zhang 2019), as timm's BlurPool2d: reflect padding, then
+    a fixed binomial `size` x `size` filter per channel with `stride`. The filter is a
+    buffer outside the state dict."""
+
+    def __init__(self, channels: int, size: int = 3, stride: int = 2, device=None,
+                 dtype=None) -> None:
+        super().__init__()
+        self.channels, self.size, self.stride = channels, size, stride
+        self.padding = [((stride - 1) + (size - 1)) // 2] * 4
+        self.register_buffer("filt", torch.empty(channels, 1, size, size, device=device,
+                                                 dtype=dtype), persistent=False)
+        if self.filt.device.type != "meta":
+            self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        coeffs = torch.tensor([math.comb(self.size - 1, i) for i in range(self.size)],
+                              dtype=torch.float64) / 2 ** (self.size - 1)
+        with torch.no_grad():
+            self.filt.copy_((coeffs[:, None] * coeffs[None, :]).expand_as(self.filt))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, self.padding, mode="reflect")
+        return F.conv2d(x, self.filt, stride=self.stride, groups=self.channels)
+
+
+BLURPOOL_SOURCE = '''\
+class BlurPool(nn.Module):
+    """Anti-aliased downsampling (Zhang 2019), as timm's BlurPool2d: reflect padding, then
+    a fixed binomial `size` x `size` filter per channel with `stride`. The filter is a
+    buffer outside the state dict."""
+
+    def __init__(self, channels: int, size: int = 3, stride: int = 2) -> None:
+        super().__init__()
+        self.channels, self.stride = channels, stride
+        self.padding = [((stride - 1) + (size - 1)) // 2] * 4
+        coeffs = torch.tensor([math.comb(size - 1, i) for i in range(size)],
+                              dtype=torch.float64) / 2 ** (size - 1)
+        filt = (coeffs[:, None] * coeffs[None, :]).expand(channels, 1, size, size)
+        self.register_buffer("filt", filt.to(torch.get_default_dtype()).contiguous(),
+                             persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, self.padding, mode="reflect")
+        return F.conv2d(x, self.filt, stride=self.stride, groups=self.channels)'''
+"""BlurPool as emitted files define it (they also `import math`)."""
 
 
 class ChannelConv(nn.Conv1d):

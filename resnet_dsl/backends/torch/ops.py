@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from resnet_dsl.backends.torch.modules import (
-    CHANNELCONV_SOURCE, DROPPATH_SOURCE, ZEROPAD_SOURCE, ChannelConv, DropPath, ZeroPad,
+    BLURPOOL_SOURCE, CHANNELCONV_SOURCE, DROPPATH_SOURCE, ZEROPAD_SOURCE, BlurPool, ChannelConv,
+    DropPath, ZeroPad,
 )
 from resnet_dsl.ir import nodes as ir
 
@@ -100,6 +101,8 @@ OPS: dict[str, Layer | Builtin] = {
     "conv": Layer(_conv, fresh=True),
     "bn": Layer(_bn, fresh=True),
     "groupnorm": Layer(_groupnorm, fresh=True),
+    "blur": Layer(lambda node, shape, inplace: ("BlurPool", (
+        ("channels", shape[0]), ("size", node.size), ("stride", node.stride))), fresh=True),
     "channel_conv": Layer(lambda node, shape, inplace: ("ChannelConv", (("kernel", node.kernel),)),
                           fresh=True),
     "act": Layer(_act),
@@ -173,12 +176,14 @@ MODULES: dict[str, Module] = {
     "Identity": Module(nn.Identity),
     "ZeroPad": Module(ZeroPad, output="out_channels", source=ZEROPAD_SOURCE),
     "DropPath": Module(DropPath, source=DROPPATH_SOURCE),
+    "BlurPool": Module(BlurPool, {"size": 3, "stride": 2}, 1, None, True, _reset,
+                       source=BLURPOOL_SOURCE),
     "ChannelConv": Module(ChannelConv, positional=1, factory=True, init=_reset,
                           source=CHANNELCONV_SOURCE),
 }
 """Module class name (what `OPS` layers make) -> how it is built, written and initialised."""
 
-INPUT_FIELDS = ("in_channels", "num_features", "in_features", "num_channels")
+INPUT_FIELDS = ("in_channels", "num_features", "in_features", "num_channels", "channels")
 """Constructor arguments that are the input's width: emitted as the producer's width."""
 
 
