@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Iterable
@@ -134,19 +135,50 @@ class SourceLookup:
         return lines[lineno - 1] if 0 < lineno <= len(lines) else None
 
 
+_ESCAPES = {"\0": "\\0", "\n": "\\n", "\r": "\\r", "\x1b": "\\e"}
+
+
+def escape_source(text: str) -> str:
+    """`text` with the characters a terminal would not show escaped: NUL as `\\0`, other
+    control and format characters (a form feed, ESC, a zero-width space, a BOM) as
+    `\\xNN` or `\\uNNNN`. Tabs stay (excerpts expand them); printable text is unchanged,
+    so escaping twice changes nothing.
+
+    >>> print(escape_source("conv 3x3 1\\x00 x\\x0c\\u200b"))
+    conv 3x3 1\\0 x\\x0c\\u200b
+    >>> escape_source("résumé")
+    'résumé'
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch == "\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"):
+            out.append(ch)
+        elif ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        else:
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+    return "".join(out)
+
+
 def render(d: Diagnostic, sources: SourceLookup | None = None, color: bool = False) -> str:
-    """Render like rustc: `file:line:col: error[CODE]: message`, source line, carets, help."""
+    """Render like rustc: `file:line:col: error[CODE]: message`, source line, carets, help.
+
+    Source text (the excerpt, and words of it quoted in messages) is shown through
+    `escape_source`, so a NUL byte or an escape sequence in a spec prints as `\\0`, `\\e`.
+    """
     sources = sources or SourceLookup()
     red, blue, bold, reset = ("\x1b[31m", "\x1b[34m", "\x1b[1m", "\x1b[0m") if color else ("",) * 4
     where = f"{d.span}: " if d.span else ""
-    out = [f"{bold}{where}{red}error[{d.code}]{reset}{bold}: {d.message}{reset}"]
+    out = [f"{bold}{where}{red}error[{d.code}]{reset}{bold}: {escape_source(d.message)}{reset}"]
     if d.span:
         out += _excerpt(d.span, sources, blue, red, reset)
     for note in d.notes:
         where = f"{note.span}: " if note.span else ""
-        out.append(f"  {blue}= note:{reset} {where}{note.message}")
+        out.append(f"  {blue}= note:{reset} {where}{escape_source(note.message)}")
     if d.help:
-        out.append(f"  {blue}= help:{reset} {d.help}")
+        out.append(f"  {blue}= help:{reset} {escape_source(d.help)}")
     return "\n".join(out)
 
 
@@ -161,6 +193,9 @@ def _excerpt(span: Span, sources: SourceLookup, blue: str, red: str, reset: str)
         width = max(span.end_column - span.column, 1)
     else:
         width = max(len(text.rstrip()) - start, 1)
+    if not text.isprintable():   # escapes are wider than the characters: move the carets too
+        start, width = len(escape_source(text[:start])), max(len(escape_source(text[start:start + width])), 1)
+        text = escape_source(text)
     return [
         f"{blue}{gutter} |{reset}",
         f"{blue}{span.line} |{reset} {text}",

@@ -26,9 +26,21 @@ RUN = ["train", str(SPECS / "cifar_resnet20.rnet"), "--input", "3x16x16", "--sub
        "--no-tensorboard", "--print-freq", "1"]
 
 
-def _command(out, resume: bool) -> list[str]:
-    return [sys.executable, "-m", "resnet_dsl", *RUN, "--output-dir", str(out),
+def _command(out, resume: bool, extra: tuple[str, ...] = ()) -> list[str]:
+    return [sys.executable, "-m", "resnet_dsl", *RUN, *extra, "--output-dir", str(out),
             *(["--resume"] if resume else [])]
+
+
+def _pretrained(tmp_path) -> tuple[str, ...]:
+    """A fine-tuning run: weights of the same network with a 5-class head (replaced by a
+    fresh 10-class one), layer1 and what precedes it frozen, the head at its own rate."""
+    import resnet_dsl
+
+    torch.manual_seed(11)
+    model = resnet_dsl.build(SPECS / "cifar_resnet20.rnet", classes=5, input_shape=(3, 16, 16))
+    path = tmp_path / "pretrained.pth"
+    torch.save(model.state_dict(), path)
+    return ("--weights", str(path), "--freeze", "layer1", "--head-lr", "0.05")
 
 
 def _env() -> dict:
@@ -46,18 +58,20 @@ def _equal(a, b, path="") -> list[str]:
 
 
 @pytest.mark.slow
-def test_random_sigkills_then_resume_end_like_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("finetune", [False, True], ids=["scratch", "finetune"])
+def test_random_sigkills_then_resume_end_like_an_uninterrupted_run(tmp_path, finetune):
+    extra = _pretrained(tmp_path) if finetune else ()
     reference = tmp_path / "reference"
-    subprocess.run(_command(reference, False), env=_env(), check=True, capture_output=True,
-                   timeout=600)
+    subprocess.run(_command(reference, False, extra), env=_env(), check=True,
+                   capture_output=True, timeout=600)
 
     out = tmp_path / "killed"
     rng = random.Random(int(os.environ.get("RNETC_KILL_SEED", "20261127")))  # fuzz/README.md: longer runs
     kills = 0
     for attempt in range(40):
         resume = (out / "last.pt").exists()
-        proc = subprocess.Popen(_command(out, resume), env=_env(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen(_command(out, resume, extra), env=_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # Start-up (importing torch, compiling the spec) takes a few seconds here; later
         # moments land in epochs, evaluations and checkpoint writes. The first three
         # processes die before the run (over 10 s) could finish; later ones may finish.
@@ -88,3 +102,8 @@ def test_random_sigkills_then_resume_end_like_an_uninterrupted_run(tmp_path):
     rows_a = [(r["epoch"], r["test_acc"], r["train_loss"]) for r in a["loop"]["history"]]
     rows_b = [(r["epoch"], r["test_acc"], r["train_loss"]) for r in b["loop"]["history"]]
     assert rows_a == rows_b
+    if finetune:  # the frozen part is the pretrained file's, bit for bit; the rest learnt
+        start = torch.load(extra[1], weights_only=True)
+        for key in ("conv1.weight", "layer1.2.conv2.weight", "layer1.0.bn1.running_mean"):
+            assert torch.equal(b["model"][key], start[key]), key
+        assert not torch.equal(b["model"]["layer3.0.conv1.weight"], start["layer3.0.conv1.weight"])

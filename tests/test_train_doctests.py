@@ -13,7 +13,8 @@ MODULES = ["resnet_dsl.train.config", "resnet_dsl.train.schedule", "resnet_dsl.t
            "resnet_dsl.train.data.dataset", "resnet_dsl.train.data.sampler",
            "resnet_dsl.train.data.gpu_loader", "resnet_dsl.train.data.host_loader",
            "resnet_dsl.train.data.digits", "resnet_dsl.train.data.synthetic",
-           "resnet_dsl.train.data.cifar", "resnet_dsl.train.data.safe_pickle"]
+           "resnet_dsl.train.data.cifar", "resnet_dsl.train.data.safe_pickle",
+           "resnet_dsl.train.finetune"]
 
 
 @pytest.mark.parametrize("name", MODULES)

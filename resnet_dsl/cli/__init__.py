@@ -16,7 +16,7 @@ from resnet_dsl.cli.common import UsageError, report_error
 from resnet_dsl.errors import RnetError
 
 # Modules under resnet_dsl/cli/, in the order `rnetc --help` lists them.
-COMMANDS = ("check", "summary", "ir", "compile", "train", "eval", "export", "draw", "fmt",
+COMMANDS = ("check", "summary", "ir", "compile", "train", "eval", "predict", "export", "draw", "fmt",
             "schema", "lsp",
             "prelude", "explain")
 
@@ -30,6 +30,7 @@ examples:
   rnetc draw specs/resnet101.rnet -o resnet101.svg
   rnetc fmt --check specs/
   rnetc compile specs/cifar_resnet20.rnet --train
+  rnetc predict specs/cifar_resnet20.rnet --weights runs/cifar_resnet20/best.pt digit.png
 
 Run `rnetc COMMAND --help` for a command's options. Exit codes: 0 ok, 1 spec (or data)
 errors, 2 usage errors, 130 interrupted (a training run saves its checkpoint first).

@@ -22,6 +22,8 @@ examples:
   rnetc train specs/resnet18.rnet --data folder --data-dir imagenette/ --input 3x160x160 \\
       --set classes=10 --epochs 30 --schedule cosine --warmup-epochs 2 --amp --compile
   rnetc train specs/cifar_resnet20.rnet --output-dir runs/r20 --resume     # continue a run
+  rnetc train specs/resnet18.rnet --weights resnet18-f37072fd.pth --set classes=10 \
+      --data folder --data-dir flowers/ --freeze backbone --head-lr 0.1 --lr 0.01   # fine-tune
   torchrun --nproc_per_node=8 -m resnet_dsl train specs/resnet50.rnet --data folder ...
 
 Data is read from disk, never downloaded (docs/training.md lists the layouts). The run
@@ -96,6 +98,18 @@ def add_training_arguments(p: argparse.ArgumentParser, *, device: bool = True) -
     _opt(g, "--label-smoothing", type=float, metavar="EPS", help="label smoothing (default: 0)")
     _opt(g, "--model-ema", action="store_true", help="keep an EMA of the weights; evaluate it too")
     _opt(g, "--model-ema-decay", type=float, metavar="D", help=f"EMA decay per step (default: {d.model_ema_decay})")
+
+    g = p.add_argument_group("fine-tuning (docs/training.md#fine-tuning)")
+    _opt(g, "--weights", metavar="FILE",
+         help="start from these weights: a state dict (.pth/.pt, also under `state_dict`, "
+              "`model` or `model_ema`, a `module.` prefix removed), .safetensors, or an rnetc "
+              "checkpoint; read safely. Head tensors of another shape (--set classes=N) start "
+              "fresh; anything else must fit")
+    _opt(g, "--freeze", metavar="PREFIX",
+         help="do not train `backbone` (all but the head) or a layer, block or stage and "
+              "everything before it (e.g. layer3); frozen BatchNorms keep their statistics")
+    _opt(g, "--head-lr", type=float, metavar="LR",
+         help="the head's peak learning rate, on the same schedule (default: --lr)")
 
     g = p.add_argument_group("speed")
     if device:

@@ -15,7 +15,7 @@ import lark
 from lark import Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from resnet_dsl.errors import Diagnostic, Note, RnetError, Span
+from resnet_dsl.errors import Diagnostic, Note, RnetError, Span, escape_source
 from resnet_dsl.frontend import ast
 from resnet_dsl.limits import raise_hint
 
@@ -276,7 +276,7 @@ def _describe_token(tok: Token) -> str:
         return "end of line"
     if tok.type == "$END":
         return "end of file"
-    return f"`{tok.value}`"
+    return f"`{escape_source(tok.value)}`"
 
 
 def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str, layout: _Layout,
@@ -287,7 +287,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str, layout: _Layo
     if isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else "?"
         span = Span(file, line, column, line, column + 1)
-        message = f"unexpected character `{char}`"
+        message = f"unexpected character `{escape_source(char)}`"
         help_ = _char_help(char)
         return Diagnostic("E001", message, span, help_)
     expected = sorted(getattr(exc, "expected", None) or getattr(exc, "accepts", None) or [])

@@ -73,6 +73,10 @@ class TrainConfig:
     label_smoothing: float = 0.0
     model_ema: bool = False
     model_ema_decay: float = 0.999
+    # fine-tuning (resnet_dsl/train/finetune.py)
+    weights: str | None = None          # start from these weights (the head may differ)
+    freeze: str | None = None           # `backbone`, or a layer/block/stage and all before it
+    head_lr: float | None = None        # the head's peak learning rate (default: --lr)
     # speed
     device: str = "auto"
     amp: bool | None = None
@@ -137,12 +141,17 @@ def _problems(c: TrainConfig):
         ("workers", c.workers is None or c.workers >= 0, "zero or positive"),
         ("crop_padding", c.crop_padding is None or c.crop_padding >= 0, "zero or positive"),
         ("seed", isinstance(c.seed, int) and 0 <= c.seed < 2**63, "an integer in [0, 2**63)"),
+        ("head_lr", c.head_lr is None or (math.isfinite(c.head_lr) and c.head_lr > 0),
+         "a positive number"),
     )
     for name, ok, what in checks:
         if not ok:
             yield f"{option(name)} must be {what}, got {getattr(c, name)}"
     if c.lr_steps is not None and any(not (s > 0) for s in c.lr_steps):
         yield f"--lr-steps must be positive epochs, got {c.lr_steps}"
+    for name in ("weights", "freeze"):
+        if getattr(c, name) is not None and not str(getattr(c, name)).strip():
+            yield f"{option(name)} must not be empty"
     if c.schedule == "paper" and c.lr_steps is not None:
         yield "--schedule paper fixes the milestones (32k and 48k iterations); drop --lr-steps"
 

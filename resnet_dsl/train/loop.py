@@ -114,6 +114,7 @@ class Loop:
     tensorboard: TensorBoard
     state: LoopState = field(default_factory=LoopState)
     log_file: Path | None = None
+    frozen_norms: list[nn.Module] = field(default_factory=list)  # --freeze: kept in eval mode
 
     # -- one step ------------------------------------------------------------------------
     def _autocast(self):
@@ -190,6 +191,8 @@ class Loop:
                 meter = Meter(self.device, st.epoch_sums if (start and self.dist.main) else None)
                 progress = Progress(epoch + 1, self.epochs, steps, start, enabled=main)
                 self.model.train()
+                for norm in self.frozen_norms:   # frozen BatchNorms keep their statistics
+                    norm.eval()
                 t0 = time.perf_counter()
                 seen = 0
                 stopping = False

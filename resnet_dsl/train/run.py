@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from resnet_dsl.errors import error
-from resnet_dsl.train import checkpoint
+from resnet_dsl.train import checkpoint, finetune
 from resnet_dsl.train.augment import BatchTransform
 from resnet_dsl.train.config import OptionError, TrainConfig, apply_paper_preset, dump_yaml
 from resnet_dsl.train.data import load_data
@@ -74,11 +74,13 @@ class TrainResult:
 
 def train(config: TrainConfig, net=None, *, model: nn.Module | None = None,
           input_shape: tuple[int, int, int] | None = None, num_classes: int | None = None,
-          spec: dict | None = None, command: str = "") -> TrainResult:
+          spec: dict | None = None, command: str = "", data: Data | None = None) -> TrainResult:
     """Train `net` (a compiled IR) or `model` (any image classifier) as `config` says.
 
     Raises `OptionError` for impossible options and `RnetError` for data or checkpoint
     problems. Under torchrun, every process calls it; rank 0 alone writes files.
+    `data` replaces `config.data` with data built in Python (a `Data`: a subset of the
+    classes, say); `config.weights`, `freeze` and `head_lr` fine-tune (finetune.py).
 
     >>> from resnet_dsl.compiler import compile_network                       # doctest: +SKIP
     >>> net = compile_network("specs/cifar_resnet20.rnet")                   # doctest: +SKIP
@@ -99,7 +101,8 @@ def train(config: TrainConfig, net=None, *, model: nn.Module | None = None,
     device = resolve_device(config.device, d)
     setup(d, device)
     try:
-        return _train(config, net, model, input_shape, num_classes, spec or {}, command, d, device)
+        return _train(config, net, model, input_shape, num_classes, spec or {}, command, d, device,
+                      data)
     finally:
         teardown(d)
 
@@ -186,6 +189,48 @@ def _fits(data: Data, device: torch.device) -> bool:
     return nbytes < free // 2
 
 
+def eval_transform(data: Data, input_shape: tuple[int, ...]) -> dict:
+    """How the run turns a test image into the network's input, saved with its checkpoints
+    for `rnetc predict`: decode as `colour` (grey: one channel, repeated over the
+    network's), fit the shorter side to `image_size` and centre-crop it, scale to 0..1,
+    normalise with `mean`/`std`, then resize bilinearly to `input_size` where it differs
+    (CIFAR's 32x32 for a larger network)."""
+    grey = data.name == "digits" or data.image_shape[0] == 1
+    return {"colour": "grey" if grey else "rgb", "channels": int(input_shape[0]),
+            "image_size": [int(v) for v in data.image_shape[1:]],
+            "input_size": [int(v) for v in input_shape[1:]],
+            "mean": list(data.mean), "std": list(data.std)}
+
+
+def refuse_other_network(out: Path, spec: dict, name: str, input_shape: tuple[int, ...]) -> None:
+    """A fresh run (not --resume) into a folder whose checkpoints another network wrote
+    would replace them: refuse, naming that network. A rerun of the same network (same
+    spec parameters and input) starts over there, as before."""
+    mine = (spec.get("network") or name, spec.get("params") or {}, list(input_shape))
+    for file in (out / n for n in checkpoint.CHECKPOINT_NAMES):
+        if not file.is_file():
+            continue
+        try:
+            saved = checkpoint.load(file).get("spec") or {}
+        except Exception:  # not a checkpoint rnetc can read: not one of a known network
+            continue
+        if not isinstance(saved, dict) or not saved.get("network"):
+            continue
+        theirs = (saved["network"], saved.get("params") or {}, list(saved.get("input_shape") or input_shape))
+        if theirs == mine:
+            continue
+
+        def words(network, params, shape):
+            sets = "".join(f" --set {k}={v}" for k, v in sorted(params.items()))
+            return f"{network}{sets} (input {'x'.join(map(str, shape))})"
+
+        raise OptionError(f"--output-dir {out} holds {file.name} of {words(*theirs)}"
+                          f"{' from ' + saved['file'] if saved.get('file') else ''}; training "
+                          f"{words(*mine)} there would replace it. Give this run its own folder "
+                          f"(--output-dir {out.parent / mine[0]}), or delete {out} first; "
+                          "--resume continues a run of the same network")
+
+
 def _check_writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -196,10 +241,11 @@ def _check_writable(out: Path) -> None:
         raise OptionError(f"--output-dir {out}: cannot write there ({exc.strerror or exc})") from None
 
 
-def _train(config, net, model, input_shape, num_classes, spec, command, d: Dist, device) -> TrainResult:
+def _train(config, net, model, input_shape, num_classes, spec, command, d: Dist, device,
+           data: Data | None = None) -> TrainResult:
     _configure_backends(config, device)
     seed_everything(config.seed)
-    data = load_data(config.data, input_shape=input_shape, num_classes=num_classes or 10,
+    data = data or load_data(config.data, input_shape=input_shape, num_classes=num_classes or 10,
                      data_dir=Path(config.data_dir) if config.data_dir else None,
                      synthetic_size=config.synthetic_size, seed=config.seed)
     check_fit(data, input_shape, num_classes)
@@ -221,23 +267,35 @@ def _train(config, net, model, input_shape, num_classes, spec, command, d: Dist,
         from resnet_dsl.backends.torch import build_module
 
         model = build_module(net)
+    out = Path(config.output_dir)
+    resume = config.resume
+    if resume == "auto":
+        resume = str(out / "last.pt")
+    notes = list(data.notes)
+    saved = checkpoint.load_training(resume) if resume else None  # on the CPU
+    if saved is not None:  # a resumed run keeps its fine-tuning settings
+        notes += finetune.resume_settings(config, saved.get("config") or {}, resume)
+    head = finetune.head_modules(model, net)
+    if config.head_lr is not None and not head:
+        raise OptionError("--head-lr: this network has no head section")
+    loaded = None
+    if config.weights and saved is None:  # resuming: the checkpoint holds the weights
+        loaded = finetune.load_pretrained(model, config.weights, net=net, network=name)
     module = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     if config.sync_bn and d.enabled:
         module = convert_sync_batchnorm(module, device)
-    optimizer = make_optimizer(module, config, device)
+    freeze = finetune.plan_freeze(module, config.freeze, head)
+    frozen_norms = finetune.apply_freeze(module, freeze)
+    optimizer = make_optimizer(module, config, device, head=freeze.head_parameters(module))
     scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
     ema = ModelEma(module, config.model_ema_decay) if config.model_ema else None
     schedule = make_schedule(config, steps_per_epoch, total_steps)
     aug_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
 
-    out = Path(config.output_dir)
-    resume = config.resume
-    if resume == "auto":
-        resume = str(out / "last.pt")
+    if not resume:
+        refuse_other_network(out, spec, name, input_shape)
     state = LoopState()
-    notes = list(data.notes)
-    if resume:
-        saved = checkpoint.load_training(resume)   # on the CPU; load_state_dict copies to the device
+    if resume:  # load_state_dict copies to the device
         checkpoint.load_weights(module, saved["model"], resume, network=name, command="resume")
         optimizer.load_state_dict(saved["optimizer"])
         if scaler is not None and saved.get("scaler"):
@@ -280,6 +338,10 @@ def _train(config, net, model, input_shape, num_classes, spec, command, d: Dist,
         tb_folder = out / "tensorboard" if want_tb else None
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
+        if loaded is not None:
+            print(f"weights {config.weights}: {loaded.describe()}", flush=True)
+        if config.weights or config.freeze or config.head_lr is not None:
+            print(freeze.describe(config.head_lr), flush=True)
         print(f"training {name} on {data.name} ({len(data.train):,} train / {len(data.test):,} test "
               f"images) for {config.epochs} epoch{'s' if config.epochs != 1 else ''} "
               f"({total_steps:,} steps of {config.batch_size}) on {device}"
@@ -292,7 +354,9 @@ def _train(config, net, model, input_shape, num_classes, spec, command, d: Dist,
         "config": config.to_dict(),
         "spec": spec,
         "data": {"name": data.name, "classes": data.classes, "mean": list(data.mean),
-                 "std": list(data.std), "image_shape": list(data.image_shape)},
+                 "std": list(data.std), "image_shape": list(data.image_shape),
+                 "class_names": data.classes if data.name != "synthetic" else None,
+                 "eval_transform": eval_transform(data, input_shape)},
     }
     loop = Loop(model=train_model, module=module, eval_model=eval_model, optimizer=optimizer,
                 scaler=scaler, ema=ema, schedule=schedule, train_loader=train_loader,
@@ -301,7 +365,7 @@ def _train(config, net, model, input_shape, num_classes, spec, command, d: Dist,
                 epochs=config.epochs, total_steps=total_steps, print_freq=config.print_freq,
                 output_dir=out if d.main else None, checkpoint_extra=extra,
                 tensorboard=TensorBoard(tb_folder), state=state,
-                log_file=out / "log.txt" if d.main else None)
+                log_file=out / "log.txt" if d.main else None, frozen_norms=frozen_norms)
     try:
         completed = loop.run()
     except UnreadableImage as exc:  # raised in a DataLoader worker: its message holds the file

@@ -74,6 +74,9 @@ def check_file(path: str | os.PathLike, model: torch.nn.Module, input_shape: tup
             max_abs=float(diff.max(initial=0.0)),
             max_rel=float((diff / np.maximum(np.abs(want), np.finfo(np.float32).tiny)).max(initial=0.0)),
             within=bool(np.all(diff <= atol + rtol * np.abs(want))),
+            used=float((diff / (atol + rtol * np.abs(want))).max(initial=0.0)),
+            beyond=int((diff > atol + rtol * np.abs(want)).sum()),
+            values=int(diff.size),
         ))
     passed = all(r.within for r in results)
     problem = None if passed else (f"onnxruntime's output differs from PyTorch's beyond rtol "

@@ -214,3 +214,55 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
+
+
+# -- weights to start training from (rnetc train --weights) ---------------------------------
+STATE_KEYS = ("state_dict", "model", "model_ema")  # timm's train.py, torchvision's references
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")        # DistributedDataParallel, torch.compile
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The state dict in any file a training run can start from, on the CPU; E805 otherwise.
+
+    A plain state dict (.pth/.pt), a dict holding one under `state_dict` (timm), `model`
+    or `model_ema` (torchvision's reference scripts; tried in that order), a .safetensors
+    file, or a training checkpoint of rnetc (its `model`). A `module.` prefix
+    (DistributedDataParallel) or `_orig_mod.` (torch.compile) on every name is removed.
+    Read as `read_weights` reads: nothing in the file can run.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "ddp.pth"
+    >>> torch.save({"state_dict": {"module.fc.weight": torch.zeros(2, 3)}}, path)
+    >>> list(read_state_dict(path))
+    ['fc.weight']
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".safetensors" or not path.is_file() or \
+            path.suffix.lower() not in WEIGHT_SUFFIXES:
+        return _strip_wrappers(read_weights(path))
+    loaded = torch_load(path, what="weights file")
+    from_ema = False
+    if isinstance(loaded, Mapping) and not _all_tensors(loaded):
+        for key in STATE_KEYS:
+            if isinstance(loaded.get(key), Mapping):
+                loaded, from_ema = loaded[key], key == "model_ema"
+                break
+    state = _state_dict(loaded, path)
+    if from_ema:  # torch.optim.swa_utils.AveragedModel's counter is not a weight
+        state.pop("n_averaged", None)
+    return _strip_wrappers(state)
+
+
+def _all_tensors(mapping: Mapping) -> bool:
+    return bool(mapping) and all(isinstance(v, torch.Tensor) for v in mapping.values())
+
+
+def _strip_wrappers(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    changed = True
+    while changed and state:
+        changed = False
+        for prefix in WRAPPER_PREFIXES:
+            if all(name.startswith(prefix) for name in state):
+                state = {name[len(prefix):]: t for name, t in state.items()}
+                changed = True
+    return state
