@@ -12,7 +12,7 @@ Three sources of specs:
 The property (`check`): compiling either succeeds, giving an IR that lints and
 summarises (and, with torch, builds on the meta device with the same parameter count),
 or raises `RnetError` whose diagnostics have catalogued codes and spans inside a file;
-never another exception, never more than a second of CPU time.
+never another exception, never more than two seconds of CPU time.
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ REPO = Path(__file__).resolve().parents[1]
 BLOCKS = ("basic", "bottleneck", "preact_basic", "preact_bottleneck", "wide_basic")
 PARAMS = ("n", "k", "w", "depth", "classes", "stride", "out", "planes", "groups", "drop")
 POLICIES = ("identity", "zeropad", "proj", "proj_all", "avgproj", "A", "B", "C", "D", "bogus")
-TIME_BUDGET_S = 1.0
+TIME_BUDGET_S = 2.0
+# Raised from 1.0 on 2026-12-02: on a clean-clone CI run the worst mutations of
+# cifar_resnet56 and preact_resnet1001 took 1.13-1.15 s of CPU (a second lint after
+# lowering, the op classes' rules); the limits still bound the work a spec can cause.
 
 
 class PropertyViolation(AssertionError):
