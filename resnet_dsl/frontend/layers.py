@@ -8,7 +8,6 @@ call's argument values, which block calls share.
 
 from __future__ import annotations
 
-from resnet_dsl.errors import Span
 from resnet_dsl.frontend import ast
 from resnet_dsl.frontend.context import Ctx, Lowering
 from resnet_dsl.frontend.evaluate import evaluate, fail, show
@@ -92,8 +91,3 @@ def dim(lw: Lowering, expr: ast.Expr, ctx: Ctx, what: str) -> int:
 
 def integer(lw: Lowering, expr: ast.Value, ctx: Ctx, what: str) -> int:
     return coerce(value(lw, expr, ctx), "int", expr.span, what)  # type: ignore[return-value]
-
-
-def positive_int(v: int, span: Span, what: str) -> None:
-    if v < 1:
-        raise fail("E203", f"{what} must be at least 1, got {v}", span)

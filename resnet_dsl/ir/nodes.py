@@ -167,6 +167,14 @@ def _same_shape(self: NodeBase, shapes: list[Shape]) -> Shape:
     return shapes[0]
 
 
+def _probability(cls, word: str, call: BoundCall):
+    """`dropout P`, `drop_path P`: a probability in [0, 1)."""
+    p = call.value["p"]
+    if not 0 <= p < 1:
+        raise call.fail("E203", f"{word} probability must be in [0, 1), got {p}", "p")
+    return cls, {"p": p}
+
+
 def _spatial(node: NodeBase, shape: Shape, what: str) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise ShapeError(node_error(
@@ -411,18 +419,12 @@ class Dropout(NodeBase):
     starts_line: ClassVar[bool] = False
     p: float
 
-    @classmethod
-    def from_call(cls, word, call):
-        p = call.value["p"]
-        if not 0 <= p < 1:
-            raise call.fail("E203", f"dropout probability must be in [0, 1), got {p}", "p")
-        return cls, {"p": p}
-
+    from_call = classmethod(_probability)
     infer = _same_shape
     cost = _free
 
     def describe(self, in_channels=None):
-        return f"dropout {self.p:g}"
+        return f"{self.OP} {self.p:g}"
 
 
 class DropPath(NodeBase):
@@ -436,18 +438,12 @@ class DropPath(NodeBase):
     starts_line: ClassVar[bool] = False
     p: float
 
-    @classmethod
-    def from_call(cls, word, call):
-        p = call.value["p"]
-        if not 0 <= p < 1:
-            raise call.fail("E203", f"drop_path probability must be in [0, 1), got {p}", "p")
-        return cls, {"p": p}
-
+    from_call = classmethod(_probability)
     infer = _same_shape
     cost = _free
 
     def describe(self, in_channels=None):
-        return f"drop_path {self.p:g}"
+        return f"{self.OP} {self.p:g}"
 
 
 class Identity(NodeBase):
