@@ -114,3 +114,19 @@ def test_a_gated_zoo_spec_compiles_without_graph_breaks_and_exports_to_onnx(tmp_
     report = export_onnx(net, tmp_path / "se.onnx", model=model)
     assert report.check.passed, report.describe()
     assert report.op_counts.get("Mul", 0) >= 16 and "Identity" not in report.op_counts
+
+
+@pytest.mark.parametrize("divisor,min_value,round_limit", [(8, None, 0.9), (8, 8, 0.0), (16, 4, 0.9), (1, 1, 0.0)])
+def test_make_divisible_is_timms(divisor, min_value, round_limit):
+    """The expression language's `make_divisible` (the prelude's SE width rule) rounds as
+    timm.layers.make_divisible does, over widths, SE ratios and odd fractions."""
+    from timm.layers import make_divisible
+
+    from resnet_dsl.frontend.evaluate import _make_divisible
+
+    for v in [c * r for c in (3, 8, 24, 64, 72, 100, 256, 368, 1000, 2048)
+              for r in (1 / 16, 0.25, 1 / 3, 0.5, 1.0, 0.75, 2.5)]:
+        ours = _make_divisible([v, divisor, divisor if min_value is None else min_value,
+                                round_limit])
+        assert ours == make_divisible(v, divisor, min_value, round_limit), v
+    assert _make_divisible([37.0]) == make_divisible(37.0)

@@ -8,8 +8,9 @@ import argparse
 def register(sub) -> None:
     p = sub.add_parser(
         "prelude", help="print the built-in blocks' definitions",
-        description="Print the prelude: basic, bottleneck, preact_basic, preact_bottleneck and "
-                    "wide_basic, defined in the .rnet language like any user block.")
+        description="Print the prelude: basic, bottleneck, preact_basic, preact_bottleneck, "
+                    "wide_basic, deep_stem, the se and eca gates and se_bottleneck, "
+                    "eca_bottleneck, defined in the .rnet language like any user block.")
     p.set_defaults(run=run)
 
 

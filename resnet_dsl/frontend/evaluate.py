@@ -77,8 +77,28 @@ def _floor(args: list) -> int:
     return math.floor(args[0])
 
 
-_FUNCTIONS = {"min": min, "max": max, "log2": _log2, "floor": _floor}
-"""min and max of their arguments; log2 (ECA's kernel rule) and floor (to an integer)."""
+def _make_divisible(args: list) -> int:
+    """timm's `make_divisible(v, divisor=8, min_value=divisor, round_limit=0.9)`: `v` rounded
+    to the nearest multiple of `divisor`, at least `min_value`, and bumped up one multiple
+    if rounding lost more than `1 - round_limit` of it (SE widths use `round_limit` 0)."""
+    if not 1 <= len(args) <= 4:
+        raise ValueError("`make_divisible` takes v, and optionally divisor, min_value, round_limit")
+    v = args[0]
+    divisor = args[1] if len(args) > 1 else 8
+    min_value = args[2] if len(args) > 2 else divisor
+    round_limit = args[3] if len(args) > 3 else 0.9
+    if not (isinstance(divisor, int) and divisor >= 1):
+        raise ValueError("`make_divisible`'s divisor must be a positive integer")
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < round_limit * v:
+        new_v += divisor
+    return int(new_v)
+
+
+_FUNCTIONS = {"min": min, "max": max, "log2": _log2, "floor": _floor,
+              "make_divisible": _make_divisible}
+"""min and max of their arguments; log2 (ECA's kernel rule), floor (to an integer) and
+make_divisible (timm's channel rounding, for SE widths)."""
 
 
 def evaluate(expr: ast.Expr, env: Env, limits: Limits) -> Scalar:

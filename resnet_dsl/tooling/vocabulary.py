@@ -25,10 +25,11 @@ CONSTANTS = ("false", "global", "true")
 LAYERS = tuple(_LAYERS)
 
 # Blocks the prelude (`frontend/prelude.rnet`) defines.
-BLOCKS = ("basic", "bottleneck", "preact_basic", "preact_bottleneck", "wide_basic")
+BLOCKS = ("basic", "bottleneck", "deep_stem", "eca", "eca_bottleneck", "preact_basic",
+          "preact_bottleneck", "se", "se_bottleneck", "wide_basic")
 
 # Functions of expressions (`frontend.evaluate`).
-FUNCTIONS = ("floor", "log2", "max", "min")
+FUNCTIONS = ("floor", "log2", "make_divisible", "max", "min")
 
 # Values of a stage's `shortcut=` option (`ir.shortcuts.POLICIES`), names and aliases.
 POLICIES = tuple(_POLICIES)
