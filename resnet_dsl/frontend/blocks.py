@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from resnet_dsl.errors import Diagnostic, Note, RnetError
-from resnet_dsl.frontend import ast
+from resnet_dsl.frontend import ast, replay
 from resnet_dsl.frontend.context import BlockState, Ctx, Lowering, Namer
 from resnet_dsl.frontend.evaluate import Env, evaluate, fail
 from resnet_dsl.frontend.layers import call_values
@@ -20,6 +20,7 @@ from resnet_dsl.frontend.signatures import Arg, Kwarg, bind_block
 from resnet_dsl.frontend.source import BlockRef
 from resnet_dsl.ir import nodes as ir
 from resnet_dsl.ir.graph import BlockInfo
+from resnet_dsl.ir.nodes import construct
 from resnet_dsl.ir.shortcuts import SHORTCUT_MODULE
 
 STRIDE = "stride"
@@ -74,10 +75,16 @@ def instantiate(lw: Lowering, ref: BlockRef, args: list[Arg], kwargs: list[Kwarg
             env.define(name, value, call.span)
     assert lw.current is not None
     state = BlockState(name=scope, input=lw.current)
-    lw.namers[scope] = Namer(reserved=(SHORTCUT_MODULE,))
     inner = Ctx(ref.file, env, scope, "block", ctx.section, stage, state,
                 ctx.trace + (call.span,), ctx.calls + (definition.name,), ctx.depth + 1)
-    lw.run_body(definition.body, inner)
+    k = replay.key(lw, definition, env, inner)
+    recipe = lw.memo.get(k) if k is not None else None
+    if recipe is None or not replay.replay(lw, recipe, scope, inner, inner.trace, state):
+        lw.namers[scope] = Namer(reserved=(SHORTCUT_MODULE,))
+        first, steps, diags = len(lw.nodes), lw.steps, len(lw.diags)
+        lw.run_body(definition.body, inner)
+        if k is not None and len(lw.diags) == diags and not inner.branches:
+            replay.record(lw, k, scope, first, lw.steps - steps, state, len(inner.trace))
     stride = env.values.get(STRIDE, 1)
     block_args = {p.name: env.values[p.name] for p in definition.params
                   if isinstance(env.values.get(p.name), (bool, int, float))}
@@ -86,12 +93,12 @@ def instantiate(lw: Lowering, ref: BlockRef, args: list[Arg], kwargs: list[Kwarg
             "E306", f"block `{definition.name}` ended without reaching its `add`",
             call.span, "make sure every branch of its `if`s reaches `add`",
             [Note(definition.name_span, "defined here")]))
-    lw.blocks[scope] = BlockInfo(
+    lw.blocks[scope] = construct(BlockInfo, dict(
         name=scope, stage=stage, index=index, definition=definition.name, args=block_args,
         stride=stride if isinstance(stride, int) and not isinstance(stride, bool) else 1,
         input=state.input, fork=state.fork or state.input, fork_span=state.fork_span,
         add=state.add, residual=residual, shortcut="identity" if residual else "none",
-        proj_bn=state.proj_bn, proj_gn=state.proj_gn, span=call.span)
+        proj_bn=state.proj_bn, proj_gn=state.proj_gn, span=call.span))
 
 
 def call_inline(lw: Lowering, call: ast.Call, ctx: Ctx) -> None:

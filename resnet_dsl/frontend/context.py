@@ -121,6 +121,11 @@ class Lowering:
     input_span: Span | None = None
     missing_input: bool = False       # E309 for a layer before `input` is said once
     steps: int = 0
+    # A layer call's bound arguments and op attributes, by call site and the values of the
+    # names its arguments read: a stage repeats its block, so most calls bind the same
+    # values again (`frontend/layers.py`).
+    memo: dict[tuple, tuple] = field(default_factory=dict)
+    memo_names: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
     def emit(self, cls: type[ir.NodeBase], label: str, call: ast.Call, ctx: Ctx,
              inputs: list[str] | None = None, **attrs) -> ir.NodeBase:

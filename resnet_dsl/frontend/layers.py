@@ -60,13 +60,67 @@ class Bound:
 def lower_layer(lw: Lowering, call: ast.Call, ctx: Ctx, bound: dict[str, Arg]) -> None:
     """Add the node a layer call makes, reading the current node."""
     lw.need_input(call.span)
-    cls, attrs = NODE_WORDS[call.name].from_call(call.name, Bound(lw, bound))
+    key = ("op", id(bound))
+    entry = lw.memo.get(key)
+    if entry is not None and entry[0] is bound:  # the same binding: the same op attributes
+        cls, attrs = entry[1]
+    else:
+        cls, attrs = NODE_WORDS[call.name].from_call(call.name, Bound(lw, bound))
+        lw.memo[key] = (bound, (cls, attrs))
     lw.emit(cls, call.name, call, ctx, **attrs)
 
 
 def bind(lw: Lowering, call: ast.Call, ctx: Ctx) -> dict[str, Arg]:
-    args, kwargs = call_values(lw, call, ctx)
-    return bind_layer(call.name, args, kwargs, call.span)
+    """The call's arguments evaluated and bound to its word's signature. The result
+    depends only on the call and the values of the names its arguments read, so it is
+    memoised on those (a failing call raises every time: only results are kept)."""
+    names = lw.memo_names.get(id(call))
+    if names is None:
+        found: set[str] = set()
+        for a in call.args:
+            _value_names(a, found)
+        for k in call.kwargs:
+            _value_names(k.value, found)
+        names = lw.memo_names[id(call)] = tuple(sorted(found))
+    values = ctx.env.values
+    try:
+        key = (id(call), *[_typed(values.get(n, _UNSET)) for n in names])
+        bound = lw.memo.get(key)
+    except TypeError:  # an unhashable value: no memo
+        key, bound = None, None
+    if bound is None:
+        args, kwargs = call_values(lw, call, ctx)
+        bound = bind_layer(call.name, args, kwargs, call.span)
+        if key is not None:
+            lw.memo[key] = bound
+    return bound
+
+
+_UNSET = object()
+
+
+def _typed(value: object) -> object:
+    """A memo key part that tells 1, 1.0 and true apart (they are equal in Python)."""
+    if isinstance(value, tuple):
+        return (tuple, *[_typed(v) for v in value])
+    return (type(value), value)
+
+
+def _value_names(v: object, out: set[str]) -> None:
+    """The names an argument's expression reads."""
+    if isinstance(v, ast.Name):
+        out.add(v.id)
+    elif isinstance(v, ast.Binary):
+        _value_names(v.left, out)
+        _value_names(v.right, out)
+    elif isinstance(v, ast.Unary):
+        _value_names(v.operand, out)
+    elif isinstance(v, ast.FuncCall):
+        for a in v.args:
+            _value_names(a, out)
+    elif isinstance(v, ast.Dims):
+        for item in v.items:
+            _value_names(item, out)
 
 
 # -- values ------------------------------------------------------------------------------

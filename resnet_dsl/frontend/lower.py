@@ -49,7 +49,7 @@ def lower(program: Program, net: ast.NetworkDef | ast.NetworkAlias, limits: Limi
         net, overrides = resolve_alias(program, net, overrides, limits)
     except RnetError as exc:
         lowerer.lw.report(exc, ())
-        return Lowered(Network(name=name, file=program.main.name), lowerer.lw.diags)
+        return Lowered(Network.model_construct(name=name, file=program.main.name), lowerer.lw.diags)
     lowered = lowerer.run(net, overrides, input_shape)
     lowered.network.name = name
     return lowered
@@ -122,7 +122,7 @@ class _Lowerer:
         arguments = {p.name: env.values[p.name] for p in net.params
                      if isinstance(env.values.get(p.name), (bool, int, float))}
         input_node = self.lw.nodes.get("input")
-        network = Network(
+        network = Network.model_construct(  # our own values: no schema, no validation
             name=net.name,
             file=self.program.main.name,
             span=net.name_span,
@@ -256,8 +256,8 @@ class _Lowerer:
             raise fail("E203", f"input sizes must be positive, got {c}x{h}x{w}", stmt.span)
         self.lw.input_span = stmt.span
         self.lw.namers[""].claim("input", stmt.span)
-        node = ir.InputNode(name="input", span=stmt.span, section=ctx.section,
-                            channels=c, size=(h, w), shape=(c, h, w))
+        node = ir.InputNode.trusted(name="input", span=stmt.span, section=ctx.section,
+                                    channels=c, size=(h, w), shape=(c, h, w))
         self.lw.nodes["input"] = node
         self.lw.current = "input"
 

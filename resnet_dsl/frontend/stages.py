@@ -66,8 +66,8 @@ def lower_stage(lw: Lowering, stmt: ast.Stage, ctx: Ctx) -> None:
     index = len(lw.stages) + 1
     name = stmt.name or f"layer{index}"
     lw.namers[""].claim(name, stmt.name_span or stmt.span)
-    info = StageInfo(name=name, index=index, repeats=repeats, block=definition.name,
-                     policy=policy, stride=stride, span=stmt.span)
+    info = StageInfo.model_construct(name=name, index=index, repeats=repeats, block=definition.name,
+                                     policy=policy, stride=stride, span=stmt.span)
     lw.stages[name] = info
     for i in range(repeats):
         block_kwargs = list(kwargs)

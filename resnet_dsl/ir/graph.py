@@ -21,7 +21,7 @@ Value = bool | int | float
 class BlockInfo(BaseModel):
     """One instance of a block in a stage (`layer2.0`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str
     stage: str
@@ -41,7 +41,7 @@ class BlockInfo(BaseModel):
 
 
 class StageInfo(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str
     index: int
@@ -54,6 +54,8 @@ class StageInfo(BaseModel):
 
 
 class Totals(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     params: int = 0
     macs: int = 0
     activations: int = 0  # elements of all layer outputs, one image, forward
@@ -62,7 +64,7 @@ class Totals(BaseModel):
 class Network(BaseModel):
     """A lowered network. Built by `frontend.lower`, completed by `passes`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str
     file: str
@@ -73,7 +75,7 @@ class Network(BaseModel):
     stages: dict[str, StageInfo] = Field(default_factory=dict)
     blocks: dict[str, BlockInfo] = Field(default_factory=dict)
     output: str | None = None
-    totals: Totals = Field(default_factory=Totals)
+    totals: Totals = Field(default_factory=Totals.model_construct)
     # File name -> text of the spec (its own file first, then its imports), as compiled:
     # backends record it (ONNX metadata) without reading files or calling the compiler.
     sources: dict[str, str] = Field(default_factory=dict, exclude=True)

@@ -89,8 +89,40 @@ NODE_TYPES: dict[str, type[NodeBase]] = {}
 """op -> node class, in definition order (the order of the language's layer table)."""
 
 
+def construct(cls: type[BaseModel], values: dict):
+    """An instance of `cls` from values already checked: pydantic's `model_construct`,
+    less its per-field alias and default lookups (lowering makes thousands of these).
+    Fields keep their declared order; list defaults are fresh lists."""
+    recipe = cls.__dict__.get("_trusted_recipe")
+    if recipe is None:  # once per class: every field in order, its factory, what is required
+        template = {name: (None if info.is_required() or info.default_factory else info.default)
+                    for name, info in cls.model_fields.items()}
+        factories = tuple((name, info.default_factory)
+                          for name, info in cls.model_fields.items() if info.default_factory)
+        required = frozenset(n for n, info in cls.model_fields.items() if info.is_required())
+        recipe = (template, factories, required)
+        type.__setattr__(cls, "_trusted_recipe", recipe)
+    template, factories, required = recipe
+    missing = required - values.keys()
+    if missing:
+        raise TypeError(f"{cls.__name__} needs {', '.join(sorted(missing))}")
+    if not values.keys() <= template.keys():
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(values.keys() - template.keys()))}")
+    data = template.copy()  # declared order, defaults in place
+    data.update(values)
+    for name, factory in factories:
+        if name not in values:
+            data[name] = factory()
+    node = cls.__new__(cls)
+    object.__setattr__(node, "__dict__", data)
+    object.__setattr__(node, "__pydantic_fields_set__", set(values))
+    object.__setattr__(node, "__pydantic_extra__", None)
+    object.__setattr__(node, "__pydantic_private__", None)
+    return node
+
+
 class NodeBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, defer_build=True)
 
     OP: ClassVar[str] = ""  # the class's op, set by check_registry (`Conv.OP == "conv"`)
     arity: ClassVar[int | None] = 1
@@ -109,6 +141,15 @@ class NodeBase(BaseModel):
     params: int = 0
     macs: int = 0
 
+    def __setattr__(self, name: str, value) -> None:
+        # The passes set shape, params and macs on every node: a declared field is stored
+        # as pydantic stores it without assignment validation, minus its handler lookups.
+        if name in type(self).__pydantic_fields__:
+            self.__dict__[name] = value
+            self.__pydantic_fields_set__.add(name)
+        else:
+            super().__setattr__(name, value)
+
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         if "op" in cls.__dict__.get("__annotations__", {}):
@@ -120,23 +161,7 @@ class NodeBase(BaseModel):
         `model_construct`, less its per-field alias and default lookups, which were most
         of lowering's time (a 1001-layer net makes 3,340 nodes). Fields keep their
         declared order; list defaults are fresh lists."""
-        fields = cls.__dict__.get("_trusted_fields")
-        if fields is None:  # (name, required, default factory, default) per field, once
-            fields = tuple((name, info.is_required(), info.default_factory, info.default)
-                           for name, info in cls.model_fields.items())
-            type.__setattr__(cls, "_trusted_fields", fields)
-        data = {}
-        for name, required, factory, default in fields:
-            if name in values:
-                data[name] = values[name]
-            elif not required:
-                data[name] = factory() if factory is not None else default
-        node = cls.__new__(cls)
-        object.__setattr__(node, "__dict__", data)
-        object.__setattr__(node, "__pydantic_fields_set__", set(values))
-        object.__setattr__(node, "__pydantic_extra__", None)
-        object.__setattr__(node, "__pydantic_private__", None)
-        return node
+        return construct(cls, values)
 
     # -- the rules every op defines ---------------------------------------------------
     @classmethod

@@ -26,13 +26,22 @@ def node_costs(net: Network, node: ir.NodeBase) -> tuple[int, int]:
 
 
 def count_costs(net: Network, diags: list[Diagnostic], limits: Limits) -> None:
-    totals = Totals()
-    for node in net.nodes.values():
-        node.params, node.macs = node_costs(net, node)
-        totals.params += node.params
-        totals.macs += node.macs
-        if node.op != "input" and node.shape is not None:
-            totals.activations += math.prod(node.shape)
+    params = macs = activations = 0
+    nodes = net.nodes
+    for node in nodes.values():
+        shape = node.shape
+        shapes = [nodes[i].shape for i in node.inputs]
+        if shape is None or None in shapes:
+            p, m = 0, 0
+        else:
+            p, m = node.cost(shapes)  # type: ignore[arg-type]
+        node.params = p
+        node.macs = m
+        params += p
+        macs += m
+        if shape is not None and node.op != "input":
+            activations += math.prod(shape)
+    totals = Totals.model_construct(params=params, macs=macs, activations=activations)
     net.totals = totals
     if totals.params > limits.max_params:
         diags.append(Diagnostic(

@@ -101,8 +101,8 @@ def _plan(net: Network, block: BlockInfo, in_shape, out_shape) -> tuple[str, lis
                 "E302", f"stage {block.stage} block {block.index}: a zero-pad shortcut cannot "
                 f"shrink {in_shape[0]} channels to {out_shape[0]}", stage.span,
                 "use shortcut=proj"))
-        return "zeropad", [ir.ZeroPad(name=prefix, inputs=[block.input], stride=stride,
-                                      out_channels=out_shape[0], path=(SHORTCUT_MODULE,), **common)]
+        return "zeropad", [ir.ZeroPad.trusted(name=prefix, inputs=[block.input], stride=stride,
+                                              out_channels=out_shape[0], path=(SHORTCUT_MODULE,), **common)]
     if len(in_shape) != 3:
         raise ShapeError(Diagnostic(
             "E305", f"stage {block.stage} block {block.index}: a projection shortcut needs a "
@@ -117,19 +117,20 @@ def _plan(net: Network, block: BlockInfo, in_shape, out_shape) -> tuple[str, lis
     conv_stride = stride
     if policy == "avgproj":
         if stride > 1:
-            chain.append(ir.Pool(inputs=[src], kind="avg", kernel=(stride, stride),
-                                 stride=(stride, stride), ceil_mode=True, count_include_pad=False,
-                                 **item(0)))
+            chain.append(ir.Pool.trusted(inputs=[src], kind="avg", kernel=(stride, stride),
+                                         stride=(stride, stride), ceil_mode=True,
+                                         count_include_pad=False, **item(0)))
             src = chain[-1].name
         conv_stride, index = 1, 1
     else:
         index = 0
-    chain.append(ir.Conv(inputs=[src], out_channels=out_shape[0], kernel=(1, 1),
-                         stride=(conv_stride, conv_stride), **item(index)))
+    chain.append(ir.Conv.trusted(inputs=[src], out_channels=out_shape[0], kernel=(1, 1),
+                                 stride=(conv_stride, conv_stride), **item(index)))
     if block.proj_gn:
-        chain.append(ir.GroupNorm(inputs=[chain[-1].name], groups=block.proj_gn, **item(index + 1)))
+        chain.append(ir.GroupNorm.trusted(inputs=[chain[-1].name], groups=block.proj_gn,
+                                          **item(index + 1)))
     elif block.proj_bn:
-        chain.append(ir.BatchNorm(inputs=[chain[-1].name], **item(index + 1)))
+        chain.append(ir.BatchNorm.trusted(inputs=[chain[-1].name], **item(index + 1)))
     return ("avgproj" if policy == "avgproj" else "proj"), chain
 
 
