@@ -2,6 +2,7 @@
 
     python scripts/gallery.py           # write .dot, .svg and .png for every entry
     python scripts/gallery.py --check   # exit 1 if a committed .dot is out of date
+    python scripts/gallery.py seresnet50   # only the entries named
 
 Each entry is written as DOT text (the reference that tests/test_draw.py compares with,
 because dot's SVG/PNG output differs between graphviz versions) and rendered to SVG and
@@ -43,6 +44,9 @@ GALLERY = (
                   "network: deep stem, avg-pool projection shortcuts."),
     Entry("custom_block_lr", "examples/specs/custom_block.rnet", rankdir="LR",
           caption="The same network with `--rankdir LR`."),
+    Entry("seresnet50", "specs/zoo/seresnet50.rnet",
+          caption="SE-ResNet-50: each block's squeeze-and-excitation gate is a side path into "
+                  "a `×` before the `+`."),
 )
 
 
@@ -65,7 +69,12 @@ def stale(out: Path = OUT) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that the .dot files are current")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="write only these entries (default: all)")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - {e.name for e in GALLERY})
+    if unknown:
+        parser.error(f"no gallery entry named {', '.join(unknown)}")
     if args.check:
         names = stale()
         for name in names:
@@ -77,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
     OUT.mkdir(parents=True, exist_ok=True)
     for entry in GALLERY:
+        if args.names and entry.name not in args.names:
+            continue
         g = digraph(entry)
         for fmt in ("dot", "svg", "png"):
             write_diagram(g, OUT / f"{entry.name}.{fmt}", fmt)

@@ -11,6 +11,7 @@ RNETC_REQUIRE_DOT=1 (CI) turns the skip into a failure.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,8 @@ import pytest
 from conftest import REPO, SPECS, spec_files
 
 from resnet_dsl.backends.graphviz import to_digraph
-from resnet_dsl.backends.graphviz.layout import plan
+from resnet_dsl.backends.graphviz import labels
+from resnet_dsl.backends.graphviz.layout import SHORTCUT_WORDS, plan
 from resnet_dsl.backends.graphviz.render import format_for
 from resnet_dsl.cli import main
 from resnet_dsl.compiler import compile_network
@@ -238,6 +240,231 @@ def test_rankdir():
     assert "rankdir=LR" in to_digraph(net, rankdir="LR").source
     with pytest.raises(ValueError, match="rankdir"):
         to_digraph(net, rankdir="BT")
+
+
+# -- side branches (gates) ------------------------------------------------------------------
+# `branch ... mul` (SE, ECA): the gate's layers are drawn beside the path they leave from,
+# in boxes of their own, and enter a `×` on the path; the residual `+` is as before.
+GATED = {  # spec: (what the gate's box says, the ops of the gate's layers)
+    "seresnet50": ("conv 1x1, 256→16, bias · relu",
+                   ["global_pool", "conv", "act", "conv", "act"]),
+    "ecaresnet50d": ("channel_conv 5 · sigmoid", ["global_pool", "channel_conv", "act"]),
+    "resnetrs50": ("conv 1x1, 256→64, bias · relu",
+                   ["global_pool", "conv", "act", "conv", "act"]),
+}
+GATE_OPS = {"global_pool", "channel_conv", "mul"}  # never on the path in these specs
+
+# Gates where the block starts, two in a row, and one after the addition: the path is
+# drawn in segments between them, and each block keeps its name.
+ODD_GATES = """
+block squeeze(c) {
+  branch
+  avgpool global
+  conv 1x1 c bias=true
+  sigmoid
+  mul
+}
+block gated(out, stride = 1) {
+  branch
+  avgpool global
+  channel_conv 3
+  sigmoid
+  mul
+  conv 3x3 out stride=stride
+  bn
+  relu
+  squeeze(out) as attn
+  squeeze(out) as attn2
+  add
+  relu
+  branch
+  avgpool global
+  channel_conv 3
+  sigmoid
+  mul
+}
+network odd_gates(classes = 10) {
+  input 3x32x32
+  stem {
+    conv 3x3 8
+  }
+  stage x3 gated(8) shortcut=proj
+  stage x2 gated(16) stride=2
+  head {
+    avgpool global
+    flatten
+    fc classes
+  }
+}
+"""
+
+
+def dot_edges(source: str) -> list[tuple[str, str, str]]:
+    """(tail, head, class) of each edge in DOT text."""
+    found = re.findall(r'^\t+("[^"]+"|\S+) -> ("[^"]+"|\S+) \[(.*)\]$', source, re.M)
+    classes = [re.search(r'class=("[^"]+"|[^\s\]]+)', a) for _, _, a in found]
+    return [(t.strip('"'), h.strip('"'), c.group(1).strip('"') if c else "")
+            for (t, h, _), c in zip(found, classes)]
+
+
+def dot_nodes(source: str) -> dict[str, str]:
+    """Each node's attribute text in DOT text (node statements only, not edges)."""
+    return {m[0].strip('"'): m[1] for m in
+            re.findall(r'^\t+("[^"]+"|[\w.]+) \[(.*)\]$', source, re.M) if "->" not in m[1]}
+
+
+def dot_subgraph(source: str, name: str) -> str:
+    """The text of one `subgraph "NAME" { ... }`, nested subgraphs included."""
+    start = source.index(f'subgraph "{name}" {{')
+    depth = 0
+    for i in range(start, len(source)):
+        depth += {"{": 1, "}": -1}.get(source[i], 0)
+        if source[i] == "}" and depth == 0:
+            return source[start:i + 1]
+    raise AssertionError(f"{name} is not closed")
+
+
+def box_graph_is_acyclic(p) -> bool:
+    succ: dict[str, set[str]] = {}
+    for e in p.edges:
+        succ.setdefault(e.src, set()).add(e.dst)
+    state: dict[str, int] = {}  # 1: on the stack, 2: done
+
+    def visit(n: str) -> bool:
+        if state.get(n) == 1:
+            return False
+        if state.get(n) == 2:
+            return True
+        state[n] = 1
+        ok = all(visit(m) for m in succ.get(n, ()))
+        state[n] = 2
+        return ok
+    return all(visit(n) for n in list(succ))
+
+
+def assert_gates_drawn_beside(p) -> None:
+    """Every `×` reads the path (a main edge) and one gate box (a gate edge) that is level
+    with it, and the gate box reads the box the `×` reads: a side path, not the column."""
+    muls = [b for b in p.boxes.values() if b.role == "mul"]
+    assert muls
+    for mul in muls:
+        ins = sorted((e.kind, e.src) for e in p.edges if e.dst == mul.id)
+        assert [k for k, _ in ins] == ["gate", "main"], mul.id
+        gate_box, path_box = ins[0][1], ins[1][1]
+        assert mul.beside == gate_box
+        assert [m.op for m in mul.members] == ["mul"]
+        box = gate_box  # back up the gate's boxes (one when collapsed) to where it leaves
+        while p.boxes[box].role == "gate":
+            (edge,) = [e for e in p.edges if e.dst == box]
+            assert edge.kind == "gate"
+            box = edge.src
+        assert box == path_box, mul.id
+    assert box_graph_is_acyclic(p)
+
+
+@pytest.mark.parametrize("name", sorted(GATED))
+def test_collapsed_gate_is_a_box_beside_the_path(name):
+    net = compile_network(SPECS / "zoo" / f"{name}.rnet")
+    p = plan(net)
+    line, ops = GATED[name]
+    assert_gates_drawn_beside(p)
+    gates = [b for b in p.boxes.values() if b.role == "gate"]
+    # one gate for the first block of each stage and one for its x(n-1) repeats
+    assert len(gates) == sum(min(s.repeats, 2) for s in net.stages.values()) == 8
+    for box in gates:
+        assert box.header == "se · gate"   # the named scope: `se(out) as se`, `eca(out) as se`
+        assert [m.op for m in box.members] == ops
+    assert line in labels.step_lines(net, p.boxes["layer1.0/gate"].members)
+    for box in p.boxes.values():
+        if box.role in ("main", "pre", "add"):
+            assert not GATE_OPS & {m.op for m in box.members}, box.id
+    edges = {(e.src, e.dst, e.kind) for e in p.edges}
+    assert {("layer1.0/main", "layer1.0/gate", "gate"), ("layer1.0/gate", "layer1.0/mul", "gate"),
+            ("layer1.0/main", "layer1.0/mul", "main"), ("layer1.0/mul", "layer1.0/add", "main")} <= edges
+    assert not any(e.dst == "layer1.0/add" and e.src == "layer1.0/main" for e in p.edges)
+    assert p.shortcut_kinds == sorted(drawn_kinds(net), key=list(SHORTCUT_WORDS).index)
+
+
+@pytest.mark.parametrize("name", sorted(GATED))
+def test_expanded_gate_is_a_cluster_beside_the_path(name):
+    net = compile_network(SPECS / "zoo" / f"{name}.rnet")
+    p = plan(net, expand=True)
+    assert_gates_drawn_beside(p)
+    source = to_digraph(net, expand=True).source
+    nodes = dot_nodes(source)
+    _, ops = GATED[name]
+    for block in net.blocks.values():
+        cluster = dot_subgraph(source, f"cluster_{block.name}/gate")
+        assert 'class="cluster-gate"' in cluster
+        inside = set(dot_nodes(cluster))
+        gate = [n.name for n in net.block_nodes(block.name) if n.path[:1] == ("se",)]
+        assert [net.nodes[n].op for n in gate] == ops
+        assert set(gate) <= inside
+        assert f"{block.name}.mul" not in inside and f"{block.name}.bn3" not in inside
+        for n in gate:
+            assert "group=spine" not in nodes[n] and 'class="box-gate"' in nodes[n]
+        assert "se · gate" in nodes[gate[0]] and f"{block.name} · " in nodes[f"{block.name}.conv1"]
+
+
+@pytest.mark.parametrize("expand", [False, True], ids=["collapsed", "expanded"])
+def test_gate_dot_multiply_has_two_in_edges(expand):
+    net = compile_network(SPECS / "zoo" / "seresnet50.rnet")
+    source = to_digraph(net, expand=expand).source
+    nodes, edges = dot_nodes(source), dot_edges(source)
+    muls = [n for n, attrs in nodes.items() if 'class="box-mul"' in attrs]
+    assert len(muls) == (len(net.blocks) if expand else 8)
+    for mul in muls:
+        assert "<b>×</b>" in nodes[mul] and "shape=circle" in nodes[mul]
+        ins = sorted((cls, tail) for tail, head, cls in edges if head == mul)
+        assert [cls for cls, _ in ins] == ["gate", "main"]
+        gate = ins[0][1]
+        assert 'class="box-gate"' in nodes[gate] and "group=spine" not in nodes[gate]
+        assert re.search(rf'rank=same\s+"{re.escape(gate)}"\s+"{re.escape(mul)}"', source)
+
+
+@pytest.mark.parametrize("expand", [False, True], ids=["collapsed", "expanded"])
+def test_gate_is_drawn_beside_the_multiply(expand, dot_binary):
+    """In the SVG dot lays out, each gate's last box is level with its `×` and to one side:
+    the gate is not in the main column."""
+    net = compile_network(SPECS / "zoo" / "seresnet50.rnet")
+    p = plan(net, expand=expand)
+    root = ET.fromstring(to_digraph(net, expand=expand).pipe(format="svg"))
+    where: dict[str, tuple[float, float, float]] = {}  # node id -> (x, top y, bottom y)
+    for g in root.iter(f"{SVG}g"):
+        if "node" in (g.get("class") or "").split():
+            runs = list(g.iter(f"{SVG}text"))
+            if runs:
+                ys = [float(t.get("y")) for t in runs]
+                where[g.find(f"{SVG}title").text] = (float(runs[0].get("x")), min(ys) - 12,
+                                                     max(ys) + 4)
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    if not expand:
+        assert texts.count("se · gate") == 8
+    muls = [b for b in p.boxes.values() if b.role == "mul"]
+    assert len(muls) == (len(net.blocks) if expand else 8)
+    for mul in muls:
+        (mx, mtop, _), (gx, gtop, gbottom) = where[mul.id], where[mul.beside]
+        assert gx < mx - 40, mul.id                 # to the left of the path
+        assert gtop <= mtop + 12 <= gbottom + 12    # level with the `×`
+
+
+@pytest.mark.parametrize("expand", [False, True], ids=["collapsed", "expanded"])
+def test_odd_gates(expand, dot_binary):
+    net = compile_network(ODD_GATES)
+    p = plan(net, expand=expand)
+    assert_gates_drawn_beside(p)
+    muls = [b for b in p.boxes.values() if b.role == "mul"]
+    assert len(muls) == 4 * (len(net.blocks) if expand else 4)
+    if not expand:  # the path after each `×` is a box of its own: main, main.1, ... add
+        assert {"layer1.0/gate", "layer1.0/mul", "layer1.0/main.1", "layer1.0/gate.1",
+                "layer1.0/gate.2", "layer1.0/add", "layer1.0/gate.3", "layer1.0/mul.3"} <= set(p.boxes)
+        assert p.boxes["layer1.0/main.1"].header == "layer1.0 · gated"
+        assert [b.header for b in p.boxes.values() if b.role == "gate"][:3] == ["gate", "attn · gate",
+                                                                                "attn2 · gate"]
+    texts, edge_classes, _ = svg_facts(to_digraph(net, expand=expand).pipe(format="svg"))
+    assert "gate" in edge_classes
+    if expand:
+        assert all(f"{b} · gated" in texts for b in net.blocks)
 
 
 # -- the command line -----------------------------------------------------------------------

@@ -57,11 +57,12 @@ def to_digraph(net: Network, *, expand: bool = False, rankdir: str = "TB",
     entry = {e.dst: e.src for e in reversed(p.edges) if e.kind == "main"}
     for cluster in p.clusters.values():
         first = _first_box(p, cluster)
-        if cluster.role != "block" and first in entry:
+        if cluster.role not in ("block", "gate") and first in entry:
             g.edge(entry[first], _title_id(cluster), style="invis", weight="0")
     for edge in p.edges:
         attrs = style.edge_attrs(edge.kind)
-        attrs["class"] = "main" if edge.kind == "main" else f"shortcut shortcut-{edge.kind}"
+        attrs["class"] = (edge.kind if edge.kind in ("main", "gate")
+                          else f"shortcut shortcut-{edge.kind}")
         if edge.label:
             attrs["label"] = f" {edge.label} "
         g.edge(edge.src, edge.dst, **attrs)
@@ -76,19 +77,26 @@ def _emit_item(g, net: Network, p: Plan, kind: str, item: str) -> None:
         attrs = style.node_attrs(box.role, box.shortcut)
         if box.role == "add" and len(box.members) > 1:
             attrs.update(style.ADD_WITH_POST)
-        if box.role != "shortcut":
+        if box.role == "gate":  # a column of its own beside the path
+            attrs["group"] = f"gate:{box.cluster}"
+        elif box.role != "shortcut":
             attrs["group"] = "spine"  # dot keeps edges inside a group straight
         cls = f"box-{box.role}" + (f" shortcut-{box.shortcut}" if box.shortcut else "")
         g.node(box.id, label=_box_label(net, box), tooltip=box.tooltip, **attrs,
                **{"class": cls})
+        if box.beside:  # the gate's last box level with its `×`: the gate enters it from the side
+            with g.subgraph() as row:
+                row.attr(rank="same")
+                row.node(box.beside)
+                row.node(box.id)
         return
     cluster = p.clusters[item]
     with g.subgraph(name=f"cluster_{cluster.id}") as sub:
         fill, line, shape = style.CLUSTER[cluster.role]
         sub.attr(label="", style=shape, fillcolor=fill, color=line, margin="10")
         sub.attr(**{"class": f"cluster-{cluster.role}"})
-        if cluster.role == "block":  # its name heads its first layer (layout.py)
-            sub.attr(tooltip=f"{cluster.title}: {cluster.subtitle}")
+        if cluster.role in ("block", "gate"):  # its name heads its first layer (layout.py)
+            sub.attr(tooltip=cluster.title + (f": {cluster.subtitle}" if cluster.subtitle else ""))
         else:
             # The title is a node beside the cluster's first box rather than the cluster's
             # label: dot routes edges around nodes but straight through labels, and the
@@ -117,6 +125,8 @@ def _box_label(net: Network, box: Box) -> str:
     if box.role == "add":  # `+`, then what follows the addition (collapsed view)
         after = labels.step_lines(net, box.members[1:]) if len(box.members) > 1 else []
         return "<" + " ".join(["<b>+</b>", *map(labels.html, after)]) + ">"
+    if box.role == "mul":  # the gate's multiplication: `×` in a circle
+        return "<<b>×</b>>"
     rows: list[str] = []
     if box.badge:
         rows.append(f'<font point-size="16"><b>{box.badge}</b></font>  <b>{labels.html(box.header or "")}</b>')

@@ -7,11 +7,16 @@ Collapsed view (the default), for reading a whole network at a glance:
     repeats as one more block marked `x(n-1)`. A block is drawn as boxes for its parts
     (pre-activation, residual branch, shortcut, addition, after the addition), so the
     shortcut and the `+` it joins at stay visible;
+  - a side branch (`branch ... mul`: an SE or ECA gate) is one box of its own beside the
+    path it leaves from, named after its scope (`se · gate`), and its `mul` a `×` circle
+    on that path: the gate's box reads the path and feeds the `×`, as a shortcut does
+    the `+`;
   - consecutive repeats only share a box when they look alike (same block, arguments,
     shortcut kind and shapes). The compiler makes the repeats after the first alike, so
     this is one run today; the check keeps a stage that breaks the rule from being drawn
     wrongly (it would be split into as many runs as it needs).
-Expanded view: one box per layer and per addition, blocks as clusters inside their stage.
+Expanded view: one box per layer, addition and multiplication, blocks as clusters inside
+their stage and each gate's layers a cluster of their own inside the block.
 
 The plan is plain data, so the emitter (emit.py) stays a thin translation and tests can
 check the grouping without graphviz.
@@ -27,10 +32,11 @@ from resnet_dsl.ir import nodes as ir
 from resnet_dsl.ir.graph import Network, StageInfo
 from resnet_dsl.ir.shortcuts import SHORTCUTS
 from resnet_dsl.ir.signature import format_shape
-from resnet_dsl.ir.structure import roles
+from resnet_dsl.ir.structure import ancestors, roles
 
-Role = Literal["input", "output", "stem", "head", "body", "pre", "main", "shortcut", "add", "post"]
-EdgeKind = Literal["main", "identity", "zeropad", "proj", "avgproj"]
+Role = Literal["input", "output", "stem", "head", "body", "pre", "main", "shortcut", "add", "post",
+               "gate", "mul"]
+EdgeKind = Literal["main", "gate", "identity", "zeropad", "proj", "avgproj"]
 
 SHORTCUT_WORDS = {kind: s.word for kind, s in SHORTCUTS.items()}
 
@@ -47,6 +53,7 @@ class Box:
     badge: str | None = None          # `x22` on a box that stands for 22 blocks
     shortcut: str | None = None       # the shortcut kind, for role "shortcut"
     tooltip: str = ""
+    beside: str | None = None         # a `×`: its gate's last box, drawn level with it
     in_shape: tuple[int, ...] | None = None
     out_shape: tuple[int, ...] | None = None
 
@@ -54,7 +61,7 @@ class Box:
 @dataclass
 class Cluster:
     id: str
-    role: Literal["stem", "stage", "block", "head"]
+    role: Literal["stem", "stage", "block", "gate", "head"]
     parent: str | None
     title: str
     subtitle: str = ""
@@ -114,6 +121,67 @@ def runs_of(net: Network, stage: StageInfo, block_shapes: dict[str, tuple]) -> l
     return out
 
 
+@dataclass
+class Gate:
+    """A side branch of a block: `nodes` compute the gate that `mul` scales the path by.
+
+    `index` counts the block's gates in program order (the path is drawn in segments
+    between them); `scope` is the named scope holding the gate's layers (`se`), if any.
+    """
+
+    mul: str
+    nodes: list[str]
+    index: int
+    scope: str | None
+
+    @property
+    def header(self) -> str:
+        return f"{self.scope} · gate" if self.scope else "gate"
+
+
+def gates(net: Network) -> dict[str, Gate]:
+    """Each gate node and each gate's `mul` -> its gate, read from the edges: a `mul`
+    reads (x, gate), and the gate's nodes are what its second input reads, inside the
+    block, that x does not. A gate inside a gate belongs to the outer one.
+
+    >>> from resnet_dsl.compiler import compile_network
+    >>> net = compile_network('specs/zoo/seresnet50.rnet')
+    >>> g = gates(net)["layer1.0.mul"]
+    >>> g.scope, [n.rsplit(".", 1)[1] for n in g.nodes]
+    ('se', ['0', 'fc1', '2', 'fc2', '4'])
+    """
+    members: dict[str, set[str]] = {}
+    muls: list[ir.NodeBase] = []
+    order = {name: i for i, name in enumerate(net.nodes)}
+    for node in net.nodes.values():
+        if node.block is not None:
+            members.setdefault(node.block, set()).add(node.name)
+            if node.op == "mul":
+                muls.append(node)
+    found: dict[str, Gate] = {}
+    for mul in reversed(muls):  # outer gates first: an inner one is left inside them
+        if mul.name in found:
+            continue
+        inside = members[mul.block]
+        mine = ancestors(net, mul.inputs[1], inside) - ancestors(net, mul.inputs[0], inside)
+        nodes = sorted(mine, key=order.__getitem__)
+        scopes = {net.nodes[n].path[0] if len(net.nodes[n].path) > 1 else None for n in nodes}
+        gate = Gate(mul.name, nodes, 0, scopes.pop() if len(scopes) == 1 else None)
+        for name in (*nodes, mul.name):
+            found[name] = gate
+    index: dict[str, int] = {}
+    for mul in muls:
+        gate = found[mul.name]
+        if gate.mul == mul.name:
+            gate.index = index[mul.block] = index.get(mul.block, -1) + 1
+    return found
+
+
+def _suffix(segment: int) -> str:
+    """The ids of a block's boxes after its first gate: `main.1`, `gate.1` (none before it)."""
+    return f".{segment}" if segment else ""
+
+
 def block_output_shapes(net: Network) -> dict[str, tuple]:
     """Each block's output shape: that of its last node (one pass over the network)."""
     return {node.block: node.shape for node in net.nodes.values() if node.block is not None}
@@ -130,6 +198,10 @@ class _Planner:
         self.runs: dict[str, list[str]] = {}  # run id -> its blocks
         self.block_shapes: dict[str, tuple] | None = None
         self.roles = roles(net)               # IR node -> pre/main/shortcut/add/post
+        self.gates = gates(net)               # gate node or its `mul` -> the gate
+        self.segment: dict[str, int] = {}     # block -> gates passed so far (program order)
+        self.add_segment: dict[str, int] = {} # block -> the segment its addition is in
+        self.headed: set[str] = set()         # blocks whose name heads a box already
 
     # -- boxes ------------------------------------------------------------------------
     def build(self) -> Plan:
@@ -161,6 +233,9 @@ class _Planner:
                 box.in_shape = net.nodes[first.inputs[0]].shape if first.inputs else None
                 box.out_shape = box.members[-1].shape
         edges = self._edges()
+        for edge in edges:
+            if edge.kind == "gate" and self.boxes[edge.dst].role == "mul":
+                self.boxes[edge.dst].beside = edge.src
         drawn = {edge.kind for edge in edges}
         kinds = [k for k in SHORTCUT_WORDS if k in drawn]
         t = net.totals
@@ -176,30 +251,55 @@ class _Planner:
             self._stage_cluster(stage)
         block = net.blocks[node.block]
         role: Role = self.roles[node.name] or "main"
+        gate = self.gates.get(node.name)
+        if gate is not None:
+            role = "mul" if gate.mul == node.name else "gate"
         shortcut = block.shortcut if role == "shortcut" else None
+        # Each gate's `mul` ends a segment of the path: what follows it is drawn after the
+        # `×`, in boxes of their own, so the path never runs back into a box it left.
+        segment = self.segment.get(block.name, 0)
+        if role == "mul":
+            self.segment[block.name] = segment + 1
+        elif node.name == block.add:
+            self.add_segment[block.name] = segment
         if self.expand:
             header = None
+            cluster = block.name
             if block.name not in self.clusters:
                 what = SHORTCUT_WORDS[block.shortcut]
                 subtitle = f"{block.definition} · {what} shortcut" if block.residual else block.definition
                 self._cluster(block.name, "block", stage.name, block.name, subtitle)
-                # The block's name heads its first layer: a label of the cluster itself
-                # would sit where the edge into the block runs.
+            if role == "gate":
+                cluster = f"{block.name}/gate{_suffix(gate.index)}"
+                if cluster not in self.clusters:  # the gate's name heads its first layer
+                    self._cluster(cluster, "gate", block.name, gate.header)
+                    header = gate.header
+            elif role != "mul" and block.name not in self.headed:
+                # The block's name heads its first layer (not a gate's): a label of the
+                # cluster itself would sit where the edge into the block runs.
+                self.headed.add(block.name)
                 header = f"{block.name} · {block.definition}"
-            self._add(node, node.name, role, block.name, header=header, shortcut=shortcut)
+            self._add(node, node.name, role, cluster, header=header, shortcut=shortcut)
             return
         run_id = self.run_of[block.name]
         run = self.runs[run_id]
         if role == "post":  # `+ relu`: the addition and what follows it share one small box
-            role = "add"
+            if self.add_segment.get(block.name) == segment:
+                role = "add"
         elif role == "pre" and not (block.shortcut in ("proj", "avgproj") and block.fork != block.input):
             role = "main"  # the pre-activation gets a box of its own only where a shortcut forks off it
-        box_id = f"{run_id}/{role}"
+        if role in ("gate", "mul"):
+            box_id = f"{run_id}/{role}{_suffix(gate.index)}"
+        elif role in ("shortcut", "add"):  # one of each in a block
+            box_id = f"{run_id}/{role}"
+        else:
+            box_id = f"{run_id}/{role}{_suffix(segment)}"
         if block.name != run[0] and box_id in self.boxes:
             self.box_of[node.name] = box_id  # a later repeat: drawn by the run's first block
             return
         header = badge = None
-        if role == "main":
+        if role == "main" and block.name not in self.headed:
+            self.headed.add(block.name)
             if block.index == 0:
                 header = f"{block.name} · {block.definition}"
             else:
@@ -207,9 +307,13 @@ class _Planner:
                 header = run[0] if len(run) == 1 else f"{run[0]} … {run[-1]}"
         elif role == "add":
             header = "+"
+        elif role == "gate":
+            header = gate.header
         elif role == "shortcut" and block.shortcut != "zeropad":  # `zero-pad /2, 16→32` says it
             header = SHORTCUT_WORDS[block.shortcut]
         tooltip = run[0] if len(run) == 1 else f"{run[0]} … {run[-1]} ({len(run)} blocks)"
+        if role == "gate":
+            tooltip = f"{gate.header}: {tooltip}"
         self._add(node, box_id, role, stage.name, header=header, badge=badge,
                   shortcut=shortcut, tooltip=tooltip)
 
@@ -258,7 +362,10 @@ class _Planner:
                 if src == dst or self._inside_run(net.nodes[src_name], node):
                     continue
                 kind: EdgeKind = "main"
-                if node.block is not None:
+                gate = self.gates.get(node.name)
+                if gate is not None and (gate.mul != node.name or slot == 1):
+                    kind = "gate"  # into the gate's layers, and from them into the `×`
+                elif node.block is not None:
                     block = net.blocks[node.block]
                     if self.roles[node.name] == "shortcut" or (node.name == block.add and slot == 1):
                         kind = block.shortcut  # type: ignore[assignment]

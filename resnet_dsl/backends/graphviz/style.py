@@ -50,7 +50,14 @@ BOX = {
     "main": ("#dae8fc", "#6c8ebf"),
     "post": ("#dae8fc", "#6c8ebf"),
     "add": ("#ffffff", "#333333"),
+    "gate": ("#d5e8d4", "#82b366"),
+    "mul": ("#ffffff", "#333333"),
 }
+
+# A gate (side branch) is green and its line dotted: it scales the path rather than adding
+# to it, and no shortcut is dotted, so it stays apart from them in grey print too.
+GATE_LINE = {"color": "#82b366", "style": "dotted", "penwidth": "1.6", "arrowsize": "0.5",
+             "weight": "1"}
 
 # per shortcut kind: box fill, border/line colour, line style, line width
 SHORTCUT = {
@@ -71,6 +78,7 @@ CLUSTER = {
     # fill, border, style
     "stage": ("#f7f9fc", "#8c9bb0", "rounded,filled"),
     "block": ("#ffffff", "#b0b0b0", "rounded,filled,dashed"),
+    "gate": ("#f4faf1", "#82b366", "rounded,filled,dotted"),
     "stem": ("#fafafa", "#b0b0b0", "rounded,filled"),
     "head": ("#fafafa", "#b0b0b0", "rounded,filled"),
     "legend": ("#ffffff", "#b0b0b0", "rounded"),
@@ -90,7 +98,7 @@ def node_attrs(role: str, shortcut: str | None) -> dict[str, str]:
         return {"fillcolor": fill, "color": line, "style": style}
     fill, line = BOX.get(role, BOX["main"])
     attrs = {"fillcolor": fill, "color": line}
-    if role == "add":
+    if role in ("add", "mul"):  # `+` and `×` in a circle
         attrs.update(shape="circle", width="0.3", height="0.3", fixedsize="true",
                      fontsize="14", margin="0")
     elif role in ("input", "output"):
@@ -100,6 +108,8 @@ def node_attrs(role: str, shortcut: str | None) -> dict[str, str]:
 
 def edge_attrs(kind: str) -> dict[str, str]:
     """Graphviz attributes for an edge: the residual path, or a shortcut of a kind."""
+    if kind == "gate":
+        return dict(GATE_LINE)
     if kind not in SHORTCUT:
         # A heavy main path keeps the spine of the network straight; shortcuts bend around it.
         return {"weight": "8"}
