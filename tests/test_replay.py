@@ -117,3 +117,33 @@ block broken(out, stride = 1) {
     with pytest.raises(RnetError) as slow:
         compile_network(spec)
     assert [str(d) for d in fast.value.diagnostics] == [str(d) for d in slow.value.diagnostics]
+
+
+def test_parser_cache_location(tmp_path, monkeypatch):
+    """The LALR tables are cached (a pickle) only in a folder this user owns and nobody
+    else can write; RNETC_CACHE_DIR="" turns it off; a fresh process loads the file."""
+    import os
+    import subprocess
+    import sys
+
+    from resnet_dsl.frontend.parse import parser_cache
+
+    monkeypatch.setenv("RNETC_CACHE_DIR", "")
+    assert parser_cache() is None
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("RNETC_CACHE_DIR", str(shared))
+    assert parser_cache() is None
+    own = tmp_path / "own"
+    monkeypatch.setenv("RNETC_CACHE_DIR", str(own))
+    assert parser_cache() == own / "parser.lark-cache"
+    code = ("from resnet_dsl.compiler import compile_network;"
+            "print(compile_network('network t { input 3x8x8; conv 3x3 4 }').totals.params)")
+    env = {**os.environ, "RNETC_CACHE_DIR": str(own)}
+    for _ in range(2):  # the first process writes the file, the second reads it
+        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO,
+                             capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "108" and not out.stderr
+    assert (own / "parser.lark-cache").stat().st_size > 1000
+    assert own.stat().st_mode & 0o077 == 0
