@@ -222,7 +222,9 @@ def test_head_lr_is_a_parameter_group_on_the_schedule():
 
 def test_the_head_learns_on_a_frozen_backbone(pretrained, tmp_path):
     folder, _ = pretrained
-    result = train(TrainConfig(**{**SMALL, "subset": 640, "batch_size": 64}, epochs=2,
+    # head_lr 0.03: at the default 0.1 the head of this weak 3-epoch backbone diverged on
+    # some CPUs (loss 8.3 -> 8.7 on this VM; float rounding differs between CPU kinds)
+    result = train(TrainConfig(**{**SMALL, "subset": 640, "batch_size": 64}, epochs=2, head_lr=0.03,
                                weights=str(folder / "backbone.safetensors"), freeze="backbone",
                                output_dir=str(tmp_path / "ft")),
                    compile_network(R20, input_shape=(1, 16, 16)))
