@@ -1,8 +1,8 @@
 """The Python API: load a spec to a checked IR, summarise it, build its PyTorch model,
-export it to ONNX.
+make its BN-folded inference build, export it to ONNX.
 
-`build` imports torch when it is called, `export_spec` torch and onnx; nothing else here
-does. The backends never import this module or the compiler: they take a checked IR.
+`build` and `inference` import torch when they are called, `export_spec` torch and onnx;
+nothing else here does. The backends never import this module or the compiler: they take a checked IR.
 """
 
 from __future__ import annotations
@@ -71,14 +71,33 @@ def build(spec: str | os.PathLike, *, network: str | None = None,
     return build_module(net, device=device, dtype=dtype, zero_init_residual=zero_init_residual)
 
 
+def inference(model: torch.nn.Module) -> torch.nn.Module:
+    """The inference build of a model `build` made (weights loaded): an eval-only copy in
+    which each BatchNorm that directly follows a conv is folded into that conv and dropout
+    and drop-path are gone; `model` itself is not changed. State-dict names stay where the
+    weights still map (`layer1.0.conv1.weight`, now with a `layer1.0.conv1.bias`); the
+    folded BNs' entries are gone. Raises `resnet_dsl.RnetError` (E702) for a module rnetc
+    did not build. See docs/pytorch.md, "Inference build".
+
+    >>> model = build("specs/cifar_resnet20.rnet")
+    >>> fast = inference(model)
+    >>> sum(p.numel() for p in fast.parameters()), sum(p.numel() for p in model.parameters())
+    (269034, 269722)
+    """
+    from resnet_dsl.backends.torch.fold import inference as inference_build
+
+    return inference_build(model)
+
+
 def export_spec(spec: str | os.PathLike, path: str | os.PathLike, *,
                 network: str | None = None, params: dict[str, Scalar] | None = None,
                 input_shape: tuple[int, int, int] | None = None,
                 weights: str | os.PathLike | None = None, opset: int | None = None,
-                batch: int | str = "dynamic", check: bool = True,
+                batch: int | str = "dynamic", check: bool = True, inference: bool = False,
                 limits: Limits = DEFAULT_LIMITS) -> ExportReport:
     """Compile a spec (a path, or its text) and export it to ONNX: `load`, then
-    `resnet_dsl.backends.onnx.export_onnx` (see docs/onnx.md), in one call.
+    `resnet_dsl.backends.onnx.export_onnx` (see docs/onnx.md), in one call;
+    `inference=True` traces the model's inference build (the same graph).
 
     >>> import tempfile, pathlib
     >>> report = export_spec("specs/cifar_resnet.rnet", pathlib.Path(tempfile.mkdtemp()) / "r.onnx",
@@ -89,4 +108,5 @@ def export_spec(spec: str | os.PathLike, path: str | os.PathLike, *,
     net = load(spec, network=network, input_shape=input_shape, limits=limits, params=params)
     from resnet_dsl.backends.onnx import export_onnx
 
-    return export_onnx(net, path, weights=weights, opset=opset, batch=batch, check=check)
+    return export_onnx(net, path, weights=weights, opset=opset, batch=batch, check=check,
+                       inference=inference)

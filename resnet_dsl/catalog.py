@@ -187,6 +187,18 @@ CATALOG: tuple[Entry, ...] = (
           "`rnetc check` accepts such a spec; `rnetc compile` and `resnet_dsl.build` report it.",
           "network n {\n  input 3x32x32\n  conv 3x3 16 as forward\n}",
           "Rename the layer (`as NAME`) or the stage (`stage NAME`).", False),
+    Entry("E702", "no inference build of this module",
+          "`resnet_dsl.inference(model)` folds the BatchNorms of a model rnetc built "
+          "(`resnet_dsl.build`, `build_module`, or a copy of one, weights loaded): it reads "
+          "the structure rnetc's modules record (each block's steps). Any other module (a "
+          "torchvision model, the class of an `--emit-python` file, a torch.compile'd or "
+          "DistributedDataParallel wrapper) is refused. The inference build it returns is "
+          "eval-only: its BNs are folded and its dropouts gone, so `train()` on it is "
+          "refused with this code too.",
+          "resnet_dsl.inference(torchvision.models.resnet50())",
+          "Pass the module resnet_dsl.build made (for a wrapper, the module inside it: "
+          "`model._orig_mod`, `model.module`); train that model, then make its inference "
+          "build again.", False),
     Entry("E801", "training data not found",
           "`rnetc train` (or `compile --train`, `eval`) could not find the data: the "
           "--data-dir folder, one of the dataset's files, or the class folders of an image "

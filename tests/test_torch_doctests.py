@@ -9,7 +9,8 @@ pytest.importorskip("torch")
 
 MODULES = ["resnet_dsl.api", "resnet_dsl.files", "resnet_dsl.backends.torch.plan",
            "resnet_dsl.backends.torch.build", "resnet_dsl.backends.torch.emit",
-           "resnet_dsl.backends.torch.init", "resnet_dsl.backends.torch.weights"]
+           "resnet_dsl.backends.torch.init", "resnet_dsl.backends.torch.weights",
+           "resnet_dsl.backends.torch.fold"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -2,8 +2,9 @@
 
 The steps are functions that `run` calls in turn, so that more can join (training):
 check the output paths before any work, compile the spec to a checked IR, build the
-module, run one forward pass on a dummy input, print the summary and the forward
-pass, write the initialised weights (-o) and the standalone source (--emit-python).
+module (with --inference, its BN-folded inference build), run one forward pass on a
+dummy input, print the summary and the forward pass, write the initialised weights (-o)
+and the standalone source (--emit-python).
 """
 
 from __future__ import annotations
@@ -26,9 +27,13 @@ examples:
   rnetc compile specs/resnet18.rnet --emit-python resnet18.py
   rnetc compile specs/cifar50.rnet --set k=2 --zero-init-residual -o cifar50_k2.pt
   rnetc compile specs/cifar_resnet20.rnet --train -o trained.safetensors
+  rnetc compile specs/resnet50.rnet --inference -o resnet50_folded.safetensors
 
 The weights file's names are the spec's layer names (torchvision's for the
-torchvision-family specs); the --emit-python file needs only torch.
+torchvision-family specs); the --emit-python file needs only torch. With --inference
+the forward pass runs the inference build (each BN that follows a conv folded into it,
+dropout removed; resnet_dsl.inference) and -o writes its weights: the folded convs gain
+a bias, the folded BNs' entries are gone (docs/pytorch.md, "Inference build").
 """
 
 
@@ -50,6 +55,11 @@ def register(sub) -> None:
     p.add_argument("--zero-init-residual", action="store_true",
                    help="zero the last BN of each residual branch (each block starts as its "
                         "shortcut; Goyal et al. 2017)")
+    p.add_argument("--inference", action="store_true",
+                   help="the BN-folded inference build (resnet_dsl.inference): the forward "
+                        "check runs it and -o writes its weights (with --train: of the "
+                        "trained model); not with --emit-python, whose file is the trainable "
+                        "model")
     p.add_argument("--train", action="store_true",
                    help="then train it (the options below; see `rnetc train --help`); -o writes "
                         "the trained weights")
@@ -67,15 +77,23 @@ def run(args: argparse.Namespace) -> int:
     if args.train:  # initialise from --seed, as `rnetc train` does
         seed_model_init(args)
     model = build_model(args, net)
+    zeroed = describe_zero_init(model) if args.zero_init_residual else None
+    folded = None
+    if args.inference and not args.train:
+        model, folded = inference_build(model)
     forward = prove_forward(model, net, args.device)
     print(format_summary(net), end="")
     print(forward.describe())
-    if args.zero_init_residual:
-        print(describe_zero_init(model))
+    if zeroed:
+        print(zeroed)
     if args.train:
         result = train_network(args, net, model, device=train_device)
         if not (result.main and result.completed):
             return exit_code(result)
+        if args.inference:
+            model, folded = inference_build(model)
+    if folded:
+        print(folded)
     write_outputs(args, model, net)
     return 0
 
@@ -103,6 +121,11 @@ def check_outputs(args: argparse.Namespace) -> None:
             raise UsageError(f"--emit-python {args.emit_python}: the file name must end in .py "
                              "(it is a Python module)")
         _check_writable(args.emit_python, "--emit-python")
+    if args.inference and args.emit_python is not None:
+        raise UsageError(f"--emit-python {args.emit_python}: the emitted file is the trainable "
+                         "model, not the inference build; leave out --inference (the weights "
+                         "-o writes then load into the file's class), or use -o alone for the "
+                         "folded weights")
     if args.output and args.emit_python and \
             Path(args.output).resolve() == Path(args.emit_python).resolve():
         raise UsageError(f"-o and --emit-python both name {args.output}")
@@ -126,6 +149,28 @@ def build_model(args: argparse.Namespace, net):
     from resnet_dsl.backends.torch import build_module
 
     return build_module(net, device=args.device, zero_init_residual=args.zero_init_residual)
+
+
+def inference_build(model):
+    """The model's inference build, and the line that says what folding did."""
+    from torch import nn
+
+    from resnet_dsl.backends.torch import inference
+    from resnet_dsl.backends.torch.fold import PASSTHROUGH
+
+    def count(m: nn.Module, kind) -> int:
+        return sum(1 for x in m.modules() if isinstance(x, kind))
+
+    folded = inference(model)
+    bns = count(model, nn.modules.batchnorm._BatchNorm)
+    left = count(folded, nn.modules.batchnorm._BatchNorm)
+    dropped = count(model, PASSTHROUGH[:2]) - count(folded, PASSTHROUGH[:2])
+    tensors = (len(model.state_dict()), len(folded.state_dict()))
+    line = (f"inference build: {bns - left} of {bns} BatchNorms folded into the conv before "
+            f"them ({left} left: not after a conv)" if left else
+            f"inference build: all {bns} BatchNorms folded into the conv before them")
+    line += (f"; {dropped} dropout/drop-path layers removed" if dropped else "")
+    return folded, f"{line}; state dict {tensors[0]:,} -> {tensors[1]:,} tensors"
 
 
 @dataclass(frozen=True)
@@ -187,11 +232,14 @@ def write_outputs(args: argparse.Namespace, model, net) -> None:
         from resnet_dsl.backends.torch import save_weights
 
         metadata = {"network": net.name, "spec": Path(net.file).name, "rnetc": __version__}
+        if args.inference:
+            metadata["inference"] = "bn-folded (resnet_dsl.inference)"
         try:
             path = save_weights(model, args.output, metadata=metadata)
         except OSError as exc:
             raise UsageError(f"-o {args.output}: cannot write it ({exc.strerror or exc})") from None
-        print(f"weights: {path} ({net.totals.params:,} parameters, "
+        params = sum(p.numel() for p in model.parameters()) if args.inference else net.totals.params
+        print(f"weights: {path} ({params:,} parameters, "
               f"{path.stat().st_size / 2**20:,.1f} MiB)")
     if args.emit_python is not None:
         from resnet_dsl.backends.torch import emit_python

@@ -21,9 +21,11 @@ examples:
   rnetc export specs/cifar_resnet20.rnet -o r20.onnx --weights runs/r20/best.pt
   rnetc export specs/resnet18.rnet -o resnet18_b8.onnx --batch 8 --input 3x160x160
   rnetc export specs/wrn.rnet -o wrn16_4.onnx --set depth=16 --set k=4 --opset 21
+  rnetc export specs/resnet50.rnet -o resnet50.onnx --inference
 
 The file's input is `images` [N,C,H,W] (N is dynamic unless --batch N), its output
-`logits`; BatchNorm is folded into the conv before it. After writing, the file is checked
+`logits`; BatchNorm is folded into the conv before it (by the exporter, or with
+--inference by rnetc before tracing: the same nodes either way). After writing, the file is checked
 (onnx.checker, full check) and run in onnxruntime at batches 1 and 3 (or N) against
 PyTorch; beyond rtol 1e-3 / atol 1e-4 it is renamed NAME.onnx.failed and the command
 exits 1. View it with Netron: pip install netron; netron model.onnx (or netron.app).
@@ -49,6 +51,10 @@ def register(sub) -> None:
                    help="ONNX opset to write (18 or newer; default: the exporter's default)")
     p.add_argument("--batch", default="dynamic", metavar="dynamic|N",
                    help="batch dimension: dynamic (default) or a fixed size N")
+    p.add_argument("--inference", action="store_true",
+                   help="trace the model's inference build (resnet_dsl.inference: BNs folded "
+                        "into the convs by rnetc, dropout removed) rather than leave folding to "
+                        "the exporter; the same nodes, checked against the model before folding")
     p.add_argument("--no-check", dest="check", action="store_false",
                    help="skip the onnx.checker and onnxruntime-vs-PyTorch check")
     p.set_defaults(run=run)
@@ -63,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         report = export_onnx(net, args.output, weights=args.weights, opset=args.opset,
-                             batch=batch, check=args.check)
+                             batch=batch, check=args.check, inference=args.inference)
     except OSError as exc:
         raise UsageError(f"-o {args.output}: cannot write it ({exc.strerror or exc})") from None
     print(report.describe())

@@ -2,6 +2,8 @@
 
     model      the spec's nn.Module (torch backend), with --weights if given; eval mode,
                CPU, float32
+    fold       with inference=True, its inference build (BNs folded into the convs by
+               the torch backend, dropout gone); the check still compares with `model`
     trace      torch.onnx's dynamo exporter (trace.py), dynamic batch by default
     minimize   the graph rewrites of minimize.py; the op counts go into the report
     metadata   where the file came from (metadata.py)
@@ -46,7 +48,8 @@ def export_onnx(net: Network, path: str | os.PathLike, *,
                 weights: str | os.PathLike | None = None,
                 opset: int | None = None, batch: Batch = "dynamic", check: bool = True,
                 rtol: float = 1e-3, atol: float = 1e-4,
-                sources: Mapping[str, str] | None = None) -> ExportReport:
+                sources: Mapping[str, str] | None = None,
+                inference: bool = False) -> ExportReport:
     """Export a checked network to an ONNX file at `path`; return what was written.
 
     The weights are `model`'s (a module `build_module(net)` made, e.g. trained; it is
@@ -56,7 +59,10 @@ def export_onnx(net: Network, path: str | os.PathLike, *,
     `check` runs the full onnx checker and compares onnxruntime with PyTorch (batches
     1 and 3, or the fixed batch) within `rtol`/`atol`; E902 if they differ. `sources`
     (file name -> text, the spec's file first) is recorded in the metadata; by default
-    the texts the network was compiled from (`net.sources`).
+    the texts the network was compiled from (`net.sources`). `inference=True` traces the
+    model's inference build (`resnet_dsl.inference`: BNs folded into the convs by rnetc)
+    instead of leaving the folding to the exporter; the graph is the same, and the check
+    compares with the model before folding.
 
     >>> import tempfile, pathlib
     >>> from resnet_dsl.compiler import compile_network
@@ -77,7 +83,12 @@ def export_onnx(net: Network, path: str | os.PathLike, *,
         sources = net.sources
     module, label = _inference_model(net, model, weights)
     start = time.perf_counter()
-    proto, rewrites = _onnx_model(module, net, fixed, opset)
+    traced = module
+    if inference:
+        from resnet_dsl.backends.torch import inference as inference_build
+
+        traced = inference_build(module)
+    proto, rewrites = _onnx_model(traced, net, fixed, opset)
     meta = metadata(net, sources=sources, batch=fixed, weights=label)
     for key, value in meta.items():
         proto.metadata_props.add(key=key, value=value)
