@@ -27,6 +27,7 @@ OUT=$(mkdir -p "$OUT" && cd "$OUT" && pwd)
 PY=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda}   # DEVICE=cpu: a smoke run of this script on a machine without a GPU
 PARTS=${PARTS:-"gpu_train torch_overhead trainer"}   # which parts to run
+TORCH_OVERHEAD_ARGS=${TORCH_OVERHEAD_ARGS:-}   # e.g. small sizes for a CPU smoke run
 has() { [[ " $PARTS " == *" $1 "* ]]; }
 export PYTHONUNBUFFERED=1
 exec > >(tee -a "$OUT/gpu.log") 2>&1
@@ -52,7 +53,9 @@ part() {  # part NAME SECONDS COMMAND...: run one part under a time limit, repor
 
 (nvidia-smi || echo "no nvidia-smi") > "$OUT/nvidia-smi.txt" 2>&1
 has gpu_train && part gpu_train 340 "$PY" benchmarks/gpu_train.py --out "$OUT" "$@"
-has torch_overhead && part torch_overhead 60 "$PY" benchmarks/torch_overhead.py --device "$DEVICE" > "$OUT/torch_overhead.txt"
+# shellcheck disable=SC2086  # TORCH_OVERHEAD_ARGS is a list of options
+has torch_overhead && part torch_overhead 60 "$PY" benchmarks/torch_overhead.py --device "$DEVICE" \
+  $TORCH_OVERHEAD_ARGS > "$OUT/torch_overhead.txt"
 
 has trainer || exit 0
 RUNS=$(mktemp -d)

@@ -14,6 +14,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -62,8 +63,10 @@ def _equal(a, b, path="") -> list[str]:
 def test_random_sigkills_then_resume_end_like_an_uninterrupted_run(tmp_path, finetune):
     extra = _pretrained(tmp_path) if finetune else ()
     reference = tmp_path / "reference"
+    started = time.monotonic()
     subprocess.run(_command(reference, False, extra), env=_env(), check=True,
                    capture_output=True, timeout=600)
+    whole = time.monotonic() - started   # start-up, eight epochs, the last checkpoint and plot
 
     out = tmp_path / "killed"
     rng = random.Random(int(os.environ.get("RNETC_KILL_SEED", "20261127")))  # fuzz/README.md: longer runs
@@ -72,10 +75,12 @@ def test_random_sigkills_then_resume_end_like_an_uninterrupted_run(tmp_path, fin
         resume = (out / "last.pt").exists()
         proc = subprocess.Popen(_command(out, resume, extra), env=_env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # Start-up (importing torch, compiling the spec) takes a few seconds here; later
-        # moments land in epochs, evaluations and checkpoint writes. The first three
-        # processes die before the run (over 10 s) could finish; later ones may finish.
-        delay = rng.uniform(1.0, 6.0) if attempt < 3 else rng.uniform(1.0, 12.0)
+        # Kill moments are fractions of the uninterrupted run's wall time, so the test means
+        # the same on a fast machine and a slow one: start-up (importing torch, compiling the
+        # spec) is about a third of it, later moments land in epochs, evaluations and
+        # checkpoint writes. The first three processes die before half the run; a later one
+        # finishes when it outlives what is left of the run.
+        delay = whole * (rng.uniform(0.05, 0.5) if attempt < 3 else rng.uniform(0.05, 1.1))
         try:
             proc.wait(timeout=delay)
         except subprocess.TimeoutExpired:

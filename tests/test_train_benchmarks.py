@@ -21,7 +21,10 @@ TINY = ["--device", "cpu", "--steps", "1", "--warmup", "0", "--repeats", "1", "-
 
 def test_gpu_sh_runs_everything_on_a_cpu(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "2", "DEVICE": "cpu",
-           "PARTS": "gpu_train torch_overhead"}   # the trainer part compiles: minutes on a CPU
+           "PARTS": "gpu_train torch_overhead",   # the trainer part compiles: minutes on a CPU
+           # torch_overhead's CPU defaults (resnet50 at 4x128x128, 20 steps) can outlast its 60 s
+           # limit on a slow CI machine; this checks that it runs, not what it measures
+           "TORCH_OVERHEAD_ARGS": "--steps 2 --repeats 1 --batch50 1 --size50 64 --batch56 4"}
     done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu.sh"), str(tmp_path), *TINY],
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

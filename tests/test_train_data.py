@@ -241,6 +241,27 @@ def test_digits_match_scikit_learn():
     assert torch.equal(big.train.images[:, 0], big.train.images[:, 2])  # grey, repeated
 
 
+def test_digits_file_reader_equals_load_digits_and_falls_back(monkeypatch, tmp_path):
+    """The digits are read from scikit-learn's csv without importing it; should the file
+    move, load_digits() gives the same tensors."""
+    import importlib.util
+
+    from sklearn.datasets import load_digits
+
+    from resnet_dsl.train.data import digits
+
+    bunch = load_digits()
+    images, labels = digits._digits()
+    assert images.dtype == torch.uint8 and (images.numpy() == bunch.images).all()
+    assert labels.tolist() == bunch.target.tolist()
+    real = importlib.util.find_spec("sklearn")
+    moved = importlib.util.spec_from_file_location("sklearn", tmp_path / "__init__.py",
+                                                   submodule_search_locations=[str(tmp_path)])
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: moved if name == "sklearn" else real)
+    again, again_labels = digits._digits()
+    assert torch.equal(again, images) and torch.equal(again_labels, labels)
+
+
 def test_synthetic_is_seeded():
     a = load_data("synthetic", input_shape=(3, 4, 4), num_classes=7, synthetic_size=10, seed=1)
     b = load_data("synthetic", input_shape=(3, 4, 4), num_classes=7, synthetic_size=10, seed=1)
