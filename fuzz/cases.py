@@ -30,8 +30,10 @@ from resnet_dsl.frontend.signatures import LAYERS
 from resnet_dsl.frontend.source import load_program
 
 REPO = Path(__file__).resolve().parents[1]
-BLOCKS = ("basic", "bottleneck", "preact_basic", "preact_bottleneck", "wide_basic")
-PARAMS = ("n", "k", "w", "depth", "classes", "stride", "out", "planes", "groups", "drop")
+BLOCKS = ("basic", "bottleneck", "preact_basic", "preact_bottleneck", "wide_basic", "se_bottleneck",
+          "eca_bottleneck")
+PARAMS = ("n", "k", "w", "depth", "classes", "stride", "out", "planes", "groups", "drop",
+          "block_index", "net_block_index")
 POLICIES = ("identity", "zeropad", "proj", "proj_all", "avgproj", "A", "B", "C", "D", "bogus")
 TIME_BUDGET_S = 2.0
 # Raised from 1.0 on 2026-12-02: on a clean-clone CI run the worst mutations of
@@ -147,12 +149,15 @@ def structured_specs():
 
     width = st.sampled_from([1, 2, 3, 4, 8, 16, 0, -4, 64])
     number = st.one_of(width.map(str), st.sampled_from(["k", "w", "2 * k", "w // 2", "k + 1",
-                                                       "1.5", "true", "(k - 1)"]))
+                                                       "1.5", "true", "(k - 1)", "log2(w)",
+                                                       "make_divisible(w / 4, 8)",
+                                                       "k + block_index", "net_block_index"]))
 
     @st.composite
     def layer(draw):
         op = draw(st.sampled_from(["conv", "conv", "bn", "relu", "maxpool", "avgpool", "dropout",
-                                   "silu", "leaky_relu", "flatten", "fc", "bogus"]))
+                                   "silu", "leaky_relu", "flatten", "fc", "bogus", "groupnorm",
+                                   "drop_path", "identity", "blur", "channel_conv", "sigmoid"]))
         if op == "conv":
             kernel = draw(st.sampled_from(["1x1", "3x3", "7x7", "3", "1x3"]))
             extra = draw(st.sampled_from(["", " stride=2", " groups=2", " padding=0", " bias=true",
@@ -165,13 +170,43 @@ def structured_specs():
             return draw(st.sampled_from(["dropout 0.2", "dropout 1.5", "dropout k"]))
         if op == "fc":
             return f"fc {draw(number)}"
+        if op == "groupnorm":
+            return draw(st.sampled_from(["groupnorm 2", "groupnorm 32", "groupnorm 3", "groupnorm k",
+                                         "groupnorm 0", "groupnorm 1 as bn1"]))
+        if op == "drop_path":
+            return draw(st.sampled_from(["drop_path 0.1", "drop_path 1.0", "drop_path -0.1",
+                                         "drop_path 0.2 * net_block_index", "drop_path k"]))
+        if op == "blur":
+            return draw(st.sampled_from(["blur", "blur stride=2", "blur stride=stride", "blur stride=0"]))
+        if op == "channel_conv":
+            return draw(st.sampled_from(["channel_conv 3", "channel_conv 5 as conv", "channel_conv 2",
+                                         "channel_conv 0", "channel_conv k"]))
         return op
+
+    @st.composite
+    def gate(draw):
+        """A squeeze-and-excitation-like side branch, sometimes malformed."""
+        inner = [draw(st.sampled_from(["avgpool global", "avgpool 2x2", ""])),
+                 draw(st.sampled_from(["conv 1x1 2 bias=true as fc1", "channel_conv 3 as conv",
+                                       "conv 1x1 k", "fc 2"])),
+                 draw(st.sampled_from(["relu", "", "add"])),
+                 draw(st.sampled_from(["conv 1x1 k bias=true as fc2", "conv 1x1 w", ""])),
+                 draw(st.sampled_from(["sigmoid", "sigmoid", ""]))]
+        end = draw(st.sampled_from(["mul", "mul", "", "mul\nmul"]))
+        return ["branch", *[line for line in inner if line], *([end] if end else [])]
 
     @st.composite
     def user_block(draw, name):
         body = draw(st.lists(layer(), min_size=1, max_size=5))
         if draw(st.booleans()):
             body.insert(draw(st.integers(0, len(body))), "fork")
+        where = draw(st.integers(0, len(body)))
+        pick = draw(st.sampled_from(["", "", "gate", "se(k) as se", "eca(k) as se", "se(k)",
+                                     "deep_stem(2, 2, k) as conv1", "eca(w)"]))
+        if pick == "gate":
+            body[where:where] = draw(gate())
+        elif pick:
+            body.insert(where, pick)
         residual = draw(st.booleans())
         if residual:
             body.append(draw(st.sampled_from(["add", "add proj_bn=false"])))
@@ -185,7 +220,8 @@ def structured_specs():
         block = draw(st.sampled_from(blocks))
         repeats = draw(st.sampled_from(["x1", "x2", "x n", "x 0", "x (n + 1)"]))
         args = {"basic": "{w}", "bottleneck": "{w}", "preact_basic": "{w}",
-                "preact_bottleneck": "{w}", "wide_basic": "{w}, drop=0.3"}.get(block, "{w}")
+                "preact_bottleneck": "{w}", "wide_basic": "{w}, drop=0.3",
+                "se_bottleneck": "{w}, ratio=4"}.get(block, "{w}")
         args = args.format(w=draw(number))
         stride = draw(st.sampled_from(["", " stride=2", " stride=1", " stride=k"]))
         policy = draw(st.sampled_from(["", ""] + [f" shortcut={p}" for p in POLICIES]))
@@ -219,7 +255,9 @@ def structured_specs():
 _TOKEN = re.compile(r"\d+x\d+(?:x\d+)*|[A-Za-z_]\w*\(?|\d+\.\d*|\d+|==|//|[^\w\s]|\n|[ \t]+")
 _NUMBERS = ["0", "-1", "1", "2", "3", "1000000", "99999999999999999999", "1.5", "1e308", "-0"]
 _INSERTS = ["{", "}", "(", ")", "x", "stage", "add", "fork", "import \"x.rnet\"", "é", "\u202e",
-            "\x00", "λ", ";", "#", "\"", "require false", "let a = a", "if", "else", "as", "global"]
+            "\x00", "λ", ";", "#", "\"", "require false", "let a = a", "if", "else", "as", "global",
+            "branch", "mul", "as se", "as conv1.0", "block_index", "drop_path", "groupnorm 7",
+            "blur", "sigmoid", "identity", "channel_conv 4"]
 
 
 def mutate(text: str, rng: random.Random) -> str:
@@ -262,4 +300,7 @@ def mutate(text: str, rng: random.Random) -> str:
 
 
 def shipped_specs() -> list[tuple[str, str]]:
-    return [(p.name, p.read_text(encoding="utf-8")) for p in sorted((REPO / "specs").glob("*.rnet"))]
+    """(name, text) of every spec under specs/, the zoo's as `zoo/NAME.rnet`."""
+    specs = REPO / "specs"
+    paths = sorted(specs.glob("*.rnet")) + sorted((specs / "zoo").glob("*.rnet"))
+    return [(p.relative_to(specs).as_posix(), p.read_text(encoding="utf-8")) for p in paths]

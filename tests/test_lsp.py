@@ -145,6 +145,99 @@ def test_hover_on_names_shows_signatures(project, text, line, column, expected):
     assert expected in _doc(project, text).hover(line, column)
 
 
+GATED = textwrap.dedent("""\
+    block gated(out, drop = 0.2, stride = 1) {
+      conv 3x3 out stride=stride
+      groupnorm 2 as gn
+      relu
+      branch
+      avgpool global
+      conv 1x1 2 bias=true as fc1
+      relu
+      conv 1x1 out bias=true as fc2
+      sigmoid
+      mul
+      eca(out) as se
+      if block_index > 0 {
+        drop_path drop * net_block_index / 3
+      }
+      add
+      relu
+    }
+
+    network gated_net {
+      input 3x16x16
+      stem {
+        deep_stem(4, 4, 8) as conv1
+        bn
+        relu
+      }
+      stage x2 gated(8)
+      stage x2 gated(16) stride=2
+      head {
+        avgpool global
+        flatten
+        fc 10
+      }
+    }
+    """)
+
+
+@pytest.mark.parametrize("needle, expected", [
+    ("groupnorm 2 as gn", ["makes 4 layers", "| layer1.0.gn | 8x8x8 | 16 |", "| layer2.1.gn | 16x4x4 | 32 |"]),
+    ("as fc1", ["| layer1.0.fc1 | 2x1x1 | 18 |", "| layer2.0.fc1 | 2x1x1 | 34 |"]),
+    ("  mul", ["| layer1.0.mul | 8x8x8 | 0 |"]),  # the gate's product has the value's shape
+    ("branch", ["starts a side branch", "makes no layer"]),
+    # the prelude's ECA gate, once per block: four calls of four layers (pool, conv, sigmoid, mul)
+    ("eca(out) as se", ["this call is made 4 times (16 layers, 12 parameters in all)",
+                        "| layer1.0 | 4 | 8x8x8 | 3 |", "| layer2.1 | 4 | 16x4x4 | 3 |"]),
+    # a first block that differs, by block_index: only the second block of each stage drops
+    ("drop_path", ["makes 2 layers", "| layer1.1.drop_path | 8x8x8 | 0 |", "| layer2.1.drop_path |"]),
+    ("deep_stem(4, 4, 8) as conv1", ["block call: 7 layers, 556 parameters", "(`conv1.6`)"]),
+])
+def test_hover_on_gates_scopes_and_new_layers(project, needle, expected):
+    doc = _doc(project, GATED, "gated.rnet")
+    assert doc.problems == []
+    line = _line_of(GATED, needle)
+    text = doc.hover(line, GATED.split("\n")[line].index(needle.strip()) + 1)
+    for part in expected:
+        assert part in text, text
+
+
+@pytest.mark.parametrize("edit, code, needle", [
+    # a gate outside a stage's blocks, where nothing can hold the branch
+    (("  stem {\n", "  stem {\n    branch\n    sigmoid\n    mul\n"), "E306", "    branch"),
+    # a gate of the wrong shape: 2 channels against the value's 8
+    (("conv 1x1 out bias=true as fc2", "conv 1x1 2 bias=true as fc2"), "E305", "  mul"),
+    # GroupNorm groups that do not divide the channels
+    (("groupnorm 2 as gn", "groupnorm 3 as gn"), "E303", "groupnorm 3"),
+    # a name given twice in one scope
+    (("as fc2", "as fc1"), "E103", "as fc1\n"),
+    # drop_path's probability out of range
+    (("drop * net_block_index / 3", "1.5"), "E203", "drop_path 1.5"),
+])
+def test_diagnostics_on_gates_scopes_and_new_layers(project, edit, code, needle):
+    text = GATED.replace(*edit, 1)
+    problems = _doc(project, text, "gated.rnet").problems
+    assert [p.code for p in problems][:1] == [code], problems
+    lines = text.split("\n")
+    if needle.endswith("\n"):  # the second occurrence
+        rows = [i for i, line in enumerate(lines) if needle.strip() in line]
+        assert problems[0].range.start_line == rows[-1]
+    else:
+        assert problems[0].range.start_line == _line_of(text, needle)
+
+
+def test_hover_on_a_zoo_spec(project):
+    spec = SPECS / "zoo" / "seresnet50.rnet"
+    text = spec.read_text()
+    doc = Document(text, spec)
+    assert doc.problems == []
+    hover = doc.hover(_line_of(text, "stage x6 se_bottleneck"), 4)
+    assert "**layer3**: 6 × `se_bottleneck`" in hover and "output 1024x14x14" in hover
+    assert "28,088,024 parameters" in doc.hover(_line_of(text, "network seresnet50"), 9)
+
+
 # ---- definition ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("needle, word, path, line", [

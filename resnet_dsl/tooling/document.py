@@ -209,6 +209,8 @@ class Document:
                 if built is not None and n.name_span.line == lineno:
                     return _network_hover(built)
         word = self._word_at(lineno, column)
+        if word in _MARKERS:
+            return f"```\n{word}\n```\n{_MARKERS[word]}"
         if word in LAYERS:
             return f"```\n{usage(word)[len('usage: '):]}\n```\nbuilt-in layer"
         ref = self.blocks().get(word or "")
@@ -367,11 +369,34 @@ def _nodes_hover(found) -> str:
     return "\n".join(lines)
 
 
+_MARKERS = {  # words that make no layer of their own: what they mark
+    "fork": "marks where a projecting shortcut reads its input (in a residual block; makes no "
+            "layer)",
+    "branch": "starts a side branch: the layers up to `mul` compute a gate from the value here, "
+              "and `mul` multiplies the value by it (in a stage's blocks; makes no layer)",
+}
+
+
 def _call_hover(found) -> str:
-    net, last = found[-1]
+    """A call of a block from a line: once (a stem's), or once per instance of the block
+    that holds the line (a gate in a stage's block), shown per instance."""
+    calls: dict[tuple[str, str | None], list] = {}
+    for net, node in found:
+        calls.setdefault((net.name, node.block), []).append(node)
+    if len(calls) == 1:
+        (nodes,) = calls.values()
+        total = sum(node.params for node in nodes)
+        return (f"block call: {len(nodes)} layers, {total:,} parameters\n\n"
+                f"output {_shape(nodes[-1].shape)} (`{nodes[-1].name}`)")
     total = sum(node.params for _, node in found)
-    return (f"block call: {len(found)} layers, {total:,} parameters\n\n"
-            f"output {_shape(last.shape)} (`{last.name}`)")
+    lines = [f"this call is made {len(calls)} times ({len(found)} layers, {total:,} parameters "
+             "in all):", "", "| in | layers | output | parameters |", "|---|---:|---|---:|"]
+    for (_, block), nodes in list(calls.items())[:_SHOWN]:
+        lines.append(f"| {block} | {len(nodes)} | {_shape(nodes[-1].shape)} | "
+                     f"{sum(n.params for n in nodes):,} |")
+    if len(calls) > _SHOWN:
+        lines.append(f"| ... {len(calls) - _SHOWN} more | | | |")
+    return "\n".join(lines)
 
 
 def _stage_hover(net: Network, name: str) -> str:
