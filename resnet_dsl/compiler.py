@@ -72,8 +72,8 @@ def compile_network(spec: str | os.PathLike | Program, *, network: str | None = 
     except RnetError as exc:
         exc.sources = program.sources
         raise
+        net.lint()
     finally:
         if collecting:
             gc.enable()
-    net.lint()
     return net

@@ -147,3 +147,44 @@ def test_parser_cache_location(tmp_path, monkeypatch):
         assert out.stdout.strip() == "108" and not out.stderr
     assert (own / "parser.lark-cache").stat().st_size > 1000
     assert own.stat().st_mode & 0o077 == 0
+
+
+def test_prelude_tree_cache(tmp_path, monkeypatch):
+    """The prelude's parsed tree is kept beside the LALR tables: a fresh process loads
+    it, the tree equals a fresh parse, a damaged file is replaced, no folder no file."""
+    import os
+    import subprocess
+    import sys
+
+    from resnet_dsl.errors import PRELUDE_NAME
+    from resnet_dsl.frontend import source
+    from resnet_dsl.frontend.parse import parse
+
+    text = source.PRELUDE_PATH.read_text(encoding="utf-8")
+    monkeypatch.setenv("RNETC_CACHE_DIR", str(tmp_path))
+    tree = source._parse_prelude(text)
+    assert tree == parse(text, PRELUDE_NAME)
+    (cached,) = tmp_path.glob("prelude-*.pickle")
+    stamp = cached.stat().st_mtime_ns
+    assert source._parse_prelude(text) == tree and cached.stat().st_mtime_ns == stamp  # loaded
+    cached.write_bytes(b"not a pickle")
+    assert source._parse_prelude(text) == tree
+    assert cached.read_bytes() != b"not a pickle"
+    import pickle
+
+    cached.write_bytes(pickle.dumps(os.getcwd))  # a pickle that is not a tree is not used
+    with cached.open("rb") as f, pytest.raises(pickle.UnpicklingError):
+        source._TreeUnpickler(f).load()
+    assert source._parse_prelude(text) == tree
+    assert source._parse_prelude(text + "\n# an edit\n") == parse(text + "\n# an edit\n", PRELUDE_NAME)
+    assert len(list(tmp_path.glob("prelude-*.pickle"))) == 1  # the other version's file is gone
+    code = ("from resnet_dsl.compiler import compile_network;"
+            "print(compile_network('network t { input 3x8x8; stage x1 basic(4) }').totals.params)")
+    env = {**os.environ, "RNETC_CACHE_DIR": str(tmp_path / "fresh")}
+    for _ in range(2):  # the first process writes the tree, the second reads it
+        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO,
+                             capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "288" and not out.stderr
+    assert len(list((tmp_path / "fresh").glob("prelude-*.pickle"))) == 1
+    monkeypatch.setenv("RNETC_CACHE_DIR", "")
+    assert source._parse_prelude(text) == tree

@@ -9,13 +9,16 @@ blocks defined by the files it imports, and its own.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import pickle
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from resnet_dsl.errors import PRELUDE_NAME, Diagnostic, Note, RnetError, SourceLookup, Span
 from resnet_dsl.frontend import ast
-from resnet_dsl.frontend.parse import parse
+from resnet_dsl.frontend.parse import grammar_path, parse, parser_cache
 from resnet_dsl.limits import DEFAULT_LIMITS, Limits, raise_hint
 
 PRELUDE_PATH = Path(__file__).resolve().parent / "prelude.rnet"
@@ -81,10 +84,61 @@ class Program:
 @functools.lru_cache(maxsize=1)
 def prelude() -> SourceFile:
     text = PRELUDE_PATH.read_text(encoding="utf-8")
-    module = parse(text, PRELUDE_NAME)
+    module = _parse_prelude(text)
     sf = SourceFile(PRELUDE_NAME, text, module, None)
     sf.blocks = sf.own_blocks()
     return sf
+
+
+class _TreeUnpickler(pickle.Unpickler):
+    """Unpickles a syntax tree and nothing else: the AST's classes and `Span`."""
+
+    def find_class(self, module: str, name: str):
+        if (module == ast.__name__ and isinstance(getattr(ast, name, None), type)) or \
+                (module == "resnet_dsl.errors" and name == "Span"):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a syntax tree")
+
+
+def _parse_prelude(text: str) -> ast.Module:
+    """The prelude's syntax tree, from the parser cache's folder when it is there.
+
+    Parsing the prelude costs about 25 ms a process, loading its pickled tree about 2;
+    every `rnetc` command pays it. The file's name holds a hash of what the tree depends
+    on (the prelude, the grammar, the AST classes and the transformer that builds them,
+    Python's version), so an edit anywhere makes a new file and a stale tree is never
+    used; the folder rules are the LALR cache's (`parse.parser_cache`), and a file that
+    does not load is replaced.
+    """
+    cache = parser_cache()
+    if cache is None:
+        return parse(text, PRELUDE_NAME)
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for part in (text.encode(), grammar_path().read_bytes(), (here / "ast.py").read_bytes(),
+                 (here / "parse.py").read_bytes(), sys.version.encode()):
+        digest.update(hashlib.sha256(part).digest())
+    path = cache.with_name(f"prelude-{digest.hexdigest()[:24]}.pickle")
+    try:
+        with open(path, "rb") as f:
+            module = _TreeUnpickler(f).load()
+        if isinstance(module, ast.Module):
+            return module
+    except FileNotFoundError:
+        pass
+    except Exception:  # noqa: BLE001 - a damaged or foreign file: parse and replace it
+        pass
+    module = parse(text, PRELUDE_NAME)
+    try:
+        for old in cache.parent.glob("prelude-*.pickle"):   # trees of other versions
+            old.unlink(missing_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(module, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return module
 
 
 def load_program(path: str | os.PathLike | None = None, *, text: str | None = None,

@@ -25,6 +25,9 @@ def node_costs(net: Network, node: ir.NodeBase) -> tuple[int, int]:
     return node.cost(shapes)  # type: ignore[arg-type]
 
 
+_COST_FIELDS = ("params", "macs")
+
+
 def count_costs(net: Network, diags: list[Diagnostic], limits: Limits) -> None:
     params = macs = activations = 0
     nodes = net.nodes
@@ -35,8 +38,10 @@ def count_costs(net: Network, diags: list[Diagnostic], limits: Limits) -> None:
             p, m = 0, 0
         else:
             p, m = node.cost(shapes)  # type: ignore[arg-type]
-        node.params = p
-        node.macs = m
+        fields = node.__dict__       # as NodeBase.__setattr__ stores them (infer_shapes)
+        fields["params"] = p
+        fields["macs"] = m
+        node.__pydantic_fields_set__.update(_COST_FIELDS)
         params += p
         macs += m
         if shape is not None and node.op != "input":

@@ -16,15 +16,18 @@ from resnet_dsl.limits import Limits
 
 
 def infer_shapes(net: Network, diags: list[Diagnostic], limits: Limits) -> None:
-    for node in net.nodes.values():
+    nodes = net.nodes
+    for node in nodes.values():
         if node.op == "input":
             continue
-        shapes = [net.nodes[i].shape for i in node.inputs]
-        if any(s is None for s in shapes):
-            node.shape = None
-            continue
-        try:
-            node.shape = node.infer(shapes)  # type: ignore[arg-type]
-        except ShapeError as exc:
-            node.shape = None
-            diags.append(exc.diagnostic)
+        shapes = [nodes[i].shape for i in node.inputs]
+        shape = None
+        if None not in shapes:
+            try:
+                shape = node.infer(shapes)  # type: ignore[arg-type]
+            except ShapeError as exc:
+                diags.append(exc.diagnostic)
+        # Stored as NodeBase.__setattr__ would store it, without the call (a deep net has
+        # thousands of nodes and this pass and the next touch each one).
+        node.__dict__["shape"] = shape
+        node.__pydantic_fields_set__.add("shape")
