@@ -63,6 +63,7 @@ def compile_network(spec: str | os.PathLike | Program, *, network: str | None = 
                 run_pass(net, diagnostics, limits)
         if diagnostics:
             raise RnetError(diagnostics)
+        net.lint()  # again, now that every node has a shape (still with the GC paused)
     except RecursionError:
         # A backstop: nesting limits stop real and fuzzed specs well before this.
         exc = RnetError(Diagnostic("E601", "the spec nests too deeply (blocks within blocks "
@@ -72,7 +73,6 @@ def compile_network(spec: str | os.PathLike | Program, *, network: str | None = 
     except RnetError as exc:
         exc.sources = program.sources
         raise
-        net.lint()
     finally:
         if collecting:
             gc.enable()

@@ -69,3 +69,16 @@ def test_ir_json_is_plain_data():
     assert data["nodes"]["layer2.0.downsample.0"]["stride"] == [2, 2]
     assert data["blocks"]["layer2.0"]["shortcut"] == "proj"
     assert data["totals"]["params"] == 11_689_512
+
+
+def test_compile_lints_before_the_passes_and_after_them(monkeypatch):
+    """The IR's invariants are checked twice per compile: structurally after lowering,
+    and with every node's shape at the end."""
+    from resnet_dsl.compiler import compile_network
+    from resnet_dsl.ir.graph import Network
+
+    calls = []
+    real = Network.lint
+    monkeypatch.setattr(Network, "lint", lambda self, **kw: (calls.append(kw), real(self, **kw))[1])
+    compile_network("network t { input 3x8x8; conv 3x3 4; bn; relu }")
+    assert calls == [{"checked": False}, {}]

@@ -33,12 +33,11 @@ def load(input_shape: tuple[int, int, int]) -> Data:
     >>> len(d.train), len(d.test), d.train.images.shape[1:], d.num_classes
     (1438, 359, torch.Size([3, 32, 32]), 10)
     """
-    grey8, target = _digits()
+    grey8, labels = _digits()
     c, h, w = input_shape
     grey = grey8.to(torch.float32).div_(16).unsqueeze(1)
     grey = F.interpolate(grey, size=(h, w), mode="bilinear", align_corners=False)
     images = grey.mul_(255).round_().clamp_(0, 255).to(torch.uint8).expand(-1, c, -1, -1).contiguous()
-    labels = target
     test = torch.arange(len(labels)) % 5 == 4
     train_images = images[~test]
     mean, std = channel_stats(train_images)
