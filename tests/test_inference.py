@@ -96,7 +96,10 @@ def test_inference_build_computes_what_the_eval_model_computes(spec, size):
     x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         expected, got = model(x), fast(x)
-        if expected.abs().max() > WIDE_BEYOND:
+        # Weight-standardised convs: the build standardises once, in float64, the eval
+        # model in float32 on every call (8e-5 apart on resnetv2_50x1_bit): compare in float64.
+        standardised = any(type(m).__name__ == "StdConv2d" for m in model.modules())
+        if expected.abs().max() > WIDE_BEYOND or standardised:
             expected, got = model.double()(x.double()), resnet_dsl.inference(model)(x.double())
     assert torch.isfinite(expected).all()
     assert torch.allclose(got, expected, rtol=RTOL, atol=ATOL), \

@@ -45,7 +45,7 @@ from torch_helpers import (  # noqa: E402
 
 import resnet_dsl  # noqa: E402
 from resnet_dsl.backends.torch import build_module, emit_python  # noqa: E402
-from resnet_dsl.backends.torch.modules import DropPath  # noqa: E402
+from resnet_dsl.backends.torch.modules import Block, DropPath  # noqa: E402
 from resnet_dsl.compiler import compile_network  # noqa: E402
 from resnet_dsl.compiler import load as load_program  # noqa: E402
 from resnet_dsl.ir.graph import Network  # noqa: E402
@@ -58,6 +58,7 @@ SLOW = os.environ.get("RNETC_SLOW_TESTS") == "1"
 REPRESENTED_BY = {
     "resnet26t": "resnet18d", "resnet50d": "resnet18d", "resnetaa50d": "resnet18d",
     "resnet50s": "resnetblur50", "seresnet50": "seresnext50_32x4d",
+    "regnet": "regnetx_002", "convnext": "convnext_atto",
 }
 
 
@@ -121,7 +122,7 @@ def op_kinds(net: Network) -> set:
     for node in net.nodes.values():
         detail = getattr(node, "kind", None)
         if node.op == "conv":
-            detail = (node.groups > 1, node.bias)
+            detail = (node.groups > 1, node.bias, node.ws_eps > 0)
         kinds.add((node.op, detail))
     return kinds | {("shortcut", b.shortcut) for b in net.blocks.values()}
 
@@ -129,9 +130,10 @@ def op_kinds(net: Network) -> set:
 def test_every_zoo_network_is_here():
     # issue 15's table (docs/zoo.md), each file defining the network it is named after;
     # a zoo file that defines no network (blocks only) is no network to test
-    assert len(NETWORKS) == 11
-    for name in NETWORKS:
-        assert list(load_program(ZOO / f"{name}.rnet").main.networks) == [name]
+    assert len(NETWORKS) == 19
+    for name in NETWORKS:  # a family's alias file also sees the family it imports
+        assert list(load_program(ZOO / f"{name}.rnet").main.networks)[-1] == name
+        assert compiled(name).name == name
 
 
 @pytest.mark.parametrize("name, by", sorted(REPRESENTED_BY.items()))
@@ -158,9 +160,20 @@ ONNX_NODES: dict[str, dict[str, int]] = {
     # scales per group, not per channel): per-group InstanceNormalization between two
     # Reshapes (the second to the input's own Shape), then the per-channel Mul and Add.
     "groupnorm": {"Reshape": 2, "InstanceNormalization": 1, "Shape": 1, "Mul": 1, "Add": 1},
+    "pad": {"Pad": 1},
+    "layernorm": {"Transpose": 2, "LayerNormalization": 1},   # LayerNorm2d: NHWC and back
+    "layer_scale": {"Mul": 1},
     "input": {}, "dropout": {}, "drop_path": {}, "identity": {},
 }
-ACTIVATIONS = {"relu": "Relu", "sigmoid": "Sigmoid"}
+ACTIVATIONS = {"relu": "Relu", "sigmoid": "Sigmoid", "gelu": "Gelu"}
+NOT_MINIMAL = {
+    # The head's LayerNorm2d reads the global pool's N x C x 1 x 1: the exporter writes its
+    # permute of that as an as_strided: a Gather whose indices it computes at run time
+    # (Shape, Squeeze, Range, Mul, Unsqueeze, three Adds), and a Reshape, where a Transpose
+    # would do. Correct (checked by onnxruntime), not minimal.
+    "convnext_atto": Counter({"Shape": 1, "Squeeze": 1, "Range": 1, "Mul": 1, "Unsqueeze": 1,
+                              "Add": 3, "Gather": 1, "Reshape": 1}),
+}
 POOLS = {"max": "MaxPool", "avg": "AveragePool"}
 
 
@@ -199,9 +212,13 @@ def test_onnx_export_matches_onnxruntime_and_is_minimal(zoo, tmp_path):
     graph = onnx.load(report.path).graph
     dims = [d.dim_param or d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["batch", 3, SIZE, SIZE]
-    assert Counter(report.op_counts) == minimal_graph(zoo.net), report.describe()
-    # every zoo BN follows a conv that only it reads: all folded
-    assert not {"Identity", "Dropout", "BatchNormalization"} & set(report.op_counts)
+    if zoo.name in NOT_MINIMAL:
+        extra = Counter(report.op_counts) - minimal_graph(zoo.net)
+        assert extra == NOT_MINIMAL[zoo.name], report.describe()
+    else:
+        assert Counter(report.op_counts) == minimal_graph(zoo.net), report.describe()
+    # each BN that follows a conv only it reads is folded; pre-activation BNs stay (counted)
+    assert not {"Identity", "Dropout"} & set(report.op_counts)
 
 
 # -- emitted Python ---------------------------------------------------------------------
@@ -251,17 +268,25 @@ def test_torch_export(zoo):
 def test_channels_last(zoo):
     model = copy.deepcopy(zoo.model).to(memory_format=torch.channels_last)
     x = zoo.x.to(memory_format=torch.channels_last)
+    last = [m for m in model.modules() if isinstance(m, Block)][-1]  # the last block's output
+    seen: list = []
+    hook = last.register_forward_hook(lambda module, args, out: seen.append(out))
     with torch.no_grad():
-        features = model[:-3](x)   # everything before avgpool, flatten, fc
-        assert features.is_contiguous(memory_format=torch.channels_last)
-        assert max_diff(model(x), zoo.y) <= 1e-4 * max(1.0, zoo.y.abs().max().item())
+        y = model(x)
+        hook.remove()
+        assert seen[0].is_contiguous(memory_format=torch.channels_last)
+        assert max_diff(y, zoo.y) <= 1e-4 * max(1.0, zoo.y.abs().max().item())
 
 
 def test_autocast_bfloat16_on_cpu(zoo):
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         y = zoo.model(zoo.x)
     assert y.dtype == torch.bfloat16
-    assert max_diff(y, zoo.y) <= 0.05 * zoo.y.abs().max().item()
+    # Weight-standardised GroupNorm nets (BiT) lose more in bfloat16: timm's own
+    # resnetv2_50x1_bit is off by 16% of its largest logit under CPU autocast (measured
+    # 2026-12-03, random weights, 64x64), so the bound there is 20%.
+    ws = any(getattr(n, "ws_eps", 0) for n in zoo.net.nodes.values())
+    assert max_diff(y, zoo.y) <= (0.2 if ws else 0.05) * zoo.y.abs().max().item()
 
 
 # -- stochastic depth -------------------------------------------------------------------

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from resnet_dsl.errors import Diagnostic, Note, RnetError
 from resnet_dsl.frontend import ast, replay
-from resnet_dsl.frontend.context import BlockState, Ctx, Lowering, Namer
+from resnet_dsl.frontend.context import BlockState, Ctx, Lowering, Namer, check_path_alias
 from resnet_dsl.frontend.evaluate import Env, evaluate, fail
 from resnet_dsl.frontend.layers import call_values
 from resnet_dsl.frontend.signatures import Arg, Kwarg, bind_block
@@ -98,7 +98,8 @@ def instantiate(lw: Lowering, ref: BlockRef, args: list[Arg], kwargs: list[Kwarg
         stride=stride if isinstance(stride, int) and not isinstance(stride, bool) else 1,
         input=state.input, fork=state.fork or state.input, fork_span=state.fork_span,
         add=state.add, residual=residual, shortcut="identity" if residual else "none",
-        proj_bn=state.proj_bn, proj_gn=state.proj_gn, span=call.span))
+        proj_bn=state.proj_bn, proj_gn=state.proj_gn, proj_named=state.proj_named,
+        proj_ws=state.proj_ws, span=call.span))
 
 
 def call_inline(lw: Lowering, call: ast.Call, ctx: Ctx) -> None:
@@ -119,7 +120,10 @@ def call_inline(lw: Lowering, call: ast.Call, ctx: Ctx) -> None:
             raise fail("E207", "a named block call inside another one: scopes nest one deep",
                        call.alias_span, f"call `{call.name}` without `as`, or name its layers")
         parent = ctx.scope
+        check_path_alias(call, ctx)
         lw.namers[parent].claim(call.alias, call.alias_span)
+        if not parent:
+            lw.paths.add(call.alias, call.alias_span)
         lw.namers[f"{parent}.{call.alias}" if parent else call.alias] = Namer(sequential=True)
         prefix = (call.alias,)
     inner = replace(ctx, file=ref.file, env=env, trace=ctx.trace + (call.span,),
@@ -156,6 +160,11 @@ def marker(lw: Lowering, call: ast.Call, bound: dict[str, Arg], ctx: Ctx) -> Non
     if call.alias is not None:
         raise fail("E207", "the addition is always named `add`", call.alias_span)
     state.proj_bn = bound["proj_bn"][0]
+    state.proj_named = bound["proj_named"][0]
+    state.proj_ws, ws_span = bound["proj_ws"]
+    if state.proj_ws < 0:
+        raise fail("E203", f"proj_ws is the weight standardisation's eps (0: a plain conv), got "
+                   f"{state.proj_ws}", ws_span)
     state.proj_gn, gn_span = bound["proj_gn"]
     if state.proj_gn < 0:
         raise fail("E203", f"proj_gn must be 0 (BN) or a number of groups, got {state.proj_gn}",

@@ -75,6 +75,59 @@ class Namer:
         self.used[name] = span
 
 
+class ModulePaths:
+    """The network's own modules as a tree of dotted paths (`stem.0`, `stages.1.downsample`,
+    `stages.1.blocks`, `head.fc`): backends nest them as they are written, and a container
+    runs its contents in order, so each container's contents must be written together,
+    and no path may be both a module and a container (E103)."""
+
+    def __init__(self) -> None:
+        self.root: dict[str, tuple[dict | None, Span | None]] = {}
+
+    def add(self, path: str, span: Span | None) -> None:
+        parts = path.split(".")
+        level, where = self.root, ""
+        for i, part in enumerate(parts):
+            where = f"{where}.{part}" if where else part
+            last = i == len(parts) - 1
+            entry = level.get(part)
+            if entry is None:
+                level[part] = (None if last else {}, span)
+                if last:
+                    return
+                level = level[part][0]  # type: ignore[assignment]
+                continue
+            children, first = entry
+            if last or children is None:
+                what = (f"`{where}` holds other modules" if last and children is not None
+                        else f"`{where}` is a module")
+                raise RnetError(Diagnostic(
+                    "E103", f"the module path `{path}` clashes with an earlier one: {what}",
+                    span, "give one of them another name", [Note(first, "first used here")]
+                    if first else []))
+            if next(reversed(level)) != part:
+                raise RnetError(Diagnostic(
+                    "E103", f"`{where}` was left for `{next(reversed(level))}`: the modules "
+                    f"under one path run in order, so they must be written together", span,
+                    f"move this next to the other modules under `{where}`",
+                    [Note(first, "first used here")] if first else []))
+            level = children
+
+
+def check_path_alias(call: ast.Call, ctx: Ctx) -> None:
+    """A dotted `as` name (`as head.fc`) names one of the network's own modules."""
+    alias = call.alias
+    if alias is None or "." not in alias:
+        return
+    if "{" in alias:
+        raise fail("E207", f"`{alias}`: a name template (`{{i}}`, `{{n}}`) names a stage's "
+                   "blocks", call.alias_span, "write the layer's name in full")
+    if ctx.kind != "network" or ctx.prefix:
+        raise fail("E207", f"the module path `{alias}` names a module of the network, so it "
+                   "belongs outside blocks and named scopes", call.alias_span,
+                   "inside a block, call a block `as NAME` to make a named scope")
+
+
 @dataclass
 class BlockState:
     """A residual block being instantiated: its input, and where `fork` and `add` were."""
@@ -86,6 +139,8 @@ class BlockState:
     add: str | None = None
     proj_bn: bool = True
     proj_gn: int = 0
+    proj_named: bool = False
+    proj_ws: float = 0.0
 
 
 @dataclass
@@ -126,6 +181,7 @@ class Lowering:
     # values again (`frontend/layers.py`).
     memo: dict[tuple, tuple] = field(default_factory=dict)
     memo_names: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    paths: ModulePaths = field(default_factory=ModulePaths)  # the network's own modules
 
     def emit(self, cls: type[ir.NodeBase], label: str, call: ast.Call, ctx: Ctx,
              inputs: list[str] | None = None, **attrs) -> ir.NodeBase:
@@ -136,7 +192,11 @@ class Lowering:
             raise fail("E601", f"the network has more than {self.limits.max_layers:,} layers",
                        call.span, raise_hint("max_layers"))
         namer = self.namers[".".join((ctx.scope, *ctx.prefix)) if ctx.scope else ".".join(ctx.prefix)]
+        if call.alias is not None and "." in call.alias:
+            check_path_alias(call, ctx)
         local = namer.take(label, call.alias, call.alias_span or call.span)
+        if not ctx.scope and not ctx.prefix:
+            self.paths.add(local, call.alias_span or call.span)
         path = (*ctx.prefix, local)
         name = ".".join((ctx.scope, *path)) if ctx.scope else ".".join(path)
         block = ctx.block

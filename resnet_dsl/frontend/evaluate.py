@@ -95,10 +95,58 @@ def _make_divisible(args: list) -> int:
     return int(new_v)
 
 
-_FUNCTIONS = {"min": min, "max": max, "log2": _log2, "floor": _floor,
-              "make_divisible": _make_divisible}
-"""min and max of their arguments; log2 (ECA's kernel rule), floor (to an integer) and
-make_divisible (timm's channel rounding, for SE widths)."""
+def _round(args: list) -> int:
+    if len(args) != 1:
+        raise ValueError("`round` takes one number")
+    return round(args[0])  # Python's (and timm's `int(round(x))`): halves to even
+
+
+def _regnet_stages(args: list) -> list[tuple[int, int]]:
+    """RegNet's width rule (Radosavovic et al. 2020, "Designing Network Design Spaces",
+    eqs. 2-4; timm's generate_regnet and adjust_widths_groups_comp): block j's continuous
+    width u_j = w0 + wa * j, quantised in the log domain to w0 * wm^round(log(u_j / w0) /
+    log(wm)), rounded to a multiple of q = 8; blocks of one width form a stage. Each
+    stage's width is then made compatible with its groups: its bottleneck width
+    floor(w * b) is rounded to a multiple of min(group_size, floor(w * b)).
+    -> [(width, depth), ...] by stage."""
+    if len(args) not in (6, 7):
+        raise ValueError("RegNet's rule takes w0, wa, wm, depth, group_size, bottle_ratio")
+    w0, wa, wm, depth, group, b = args[:6]
+    if not (w0 > 0 and w0 % 8 == 0 and wa >= 0 and wm > 1 and isinstance(depth, int)
+            and 1 <= depth <= 1000 and group >= 1 and b > 0):
+        raise ValueError("RegNet's rule needs w0 > 0 a multiple of 8, wa >= 0, wm > 1, "
+                         "1 <= depth <= 1000, group_size >= 1, bottle_ratio > 0")
+    widths = []
+    for j in range(depth):
+        exp = round(math.log((w0 + wa * j) / w0) / math.log(wm))
+        widths.append(int(round(w0 * wm ** exp / 8) * 8))
+    stages = []
+    for w in sorted(set(widths)):
+        bottleneck = int(w * b)
+        g = min(group, bottleneck)
+        stages.append((int(int(round(bottleneck / g) * g) / b), widths.count(w)))
+    return stages
+
+
+def _regnet_stage(args: list, part: int) -> int:
+    if len(args) != 7 or not isinstance(args[6], int):
+        raise ValueError("takes w0, wa, wm, depth, group_size, bottle_ratio and a stage number")
+    stages = _regnet_stages(args[:6])
+    stage = args[6]
+    if not 1 <= stage <= len(stages):
+        raise ValueError(f"this RegNet has stages 1 to {len(stages)}, not {stage}")
+    return stages[stage - 1][part]
+
+
+_FUNCTIONS = {"min": min, "max": max, "log2": _log2, "floor": _floor, "round": _round,
+              "make_divisible": _make_divisible,
+              "regnet_width": lambda args: _regnet_stage(args, 0),
+              "regnet_depth": lambda args: _regnet_stage(args, 1),
+              "regnet_stages": lambda args: len(_regnet_stages(args))}
+"""min and max of their arguments; log2 (ECA's kernel rule), floor and round (to an
+integer, halves to even), make_divisible (timm's channel rounding, for SE widths), and
+RegNet's width rule: regnet_width / regnet_depth(w0, wa, wm, depth, group_size,
+bottle_ratio, stage), regnet_stages(w0, wa, wm, depth, group_size, bottle_ratio)."""
 
 
 def evaluate(expr: ast.Expr, env: Env, limits: Limits) -> Scalar:

@@ -271,6 +271,7 @@ def _check_nesting(tree: lark.Tree, file: str, limit: int) -> None:
 
 _WORDS = {
     "NAME": "a name",
+    "PATH_NAME": "a module path like `stages.0.blocks`",
     "INT": "an integer",
     "FLOAT": "a number",
     "STRING": 'a string ("...")',
@@ -649,7 +650,7 @@ class _ToAst(Transformer):
                     (kwargs if isinstance(item, ast.Kwarg) else args).append(item)
             elif isinstance(child, ast.Kwarg):
                 kwargs.append(child)
-            elif isinstance(child, Token) and child.type == "NAME":
+            elif isinstance(child, Token) and child.type in ("NAME", "PATH_NAME"):
                 alias, alias_span = child.value, _tspan(self.file, child)
             elif isinstance(child, Token) and child.type == "GLOBAL":
                 args.append(ast.Global(_tspan(self.file, child)))

@@ -32,7 +32,7 @@ class Recipe:
     # the scope), its other fields, pydantic's fields-set, trace past the block's own
     current: str
     fork: str | None
-    state: tuple  # fork_span, add (name in the scope or None), proj_bn, proj_gn
+    state: tuple  # fork_span, add (name in the scope or None), proj_bn, proj_gn, proj_named, proj_ws
     steps: int
 
 
@@ -92,7 +92,8 @@ def record(lw: Lowering, k: tuple, scope: str, first: int, steps: int,
             (state.add is not None and state.add not in names):
         return
     lw.memo[k] = Recipe(tuple(nodes), lw.current[cut:], rel(state.fork),
-                        (state.fork_span, rel(state.add), state.proj_bn, state.proj_gn), steps)
+                        (state.fork_span, rel(state.add), state.proj_bn, state.proj_gn, state.proj_named,
+                         state.proj_ws), steps)
 
 
 def replay(lw: Lowering, recipe: Recipe, scope: str, ctx: Ctx, trace: tuple,
@@ -120,12 +121,13 @@ def replay(lw: Lowering, recipe: Recipe, scope: str, ctx: Ctx, trace: tuple,
         object.__setattr__(node, "__pydantic_private__", None)
         nodes[name] = node
     lw.current = prefix + recipe.current
-    fork_span, add, proj_bn, proj_gn = recipe.state
+    fork_span, add, proj_bn, proj_gn, proj_named, proj_ws = recipe.state
     state.fork = None if recipe.fork is None else (
         block_input if recipe.fork == "" else prefix + recipe.fork)
     state.fork_span = fork_span
     state.add = None if add is None else prefix + add
     state.proj_bn, state.proj_gn = proj_bn, proj_gn
+    state.proj_named, state.proj_ws = proj_named, proj_ws
     return True
 
 

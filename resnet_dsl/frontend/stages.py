@@ -64,8 +64,9 @@ def lower_stage(lw: Lowering, stmt: ast.Stage, ctx: Ctx) -> None:
                        name_span, "write `stage ... BLOCK(...) stride=2`: the first block "
                        "gets it, the others stride 1")
     index = len(lw.stages) + 1
-    name = stmt.name or f"layer{index}"
+    name, key_of = stage_names(stmt.name or f"layer{index}")
     lw.namers[""].claim(name, stmt.name_span or stmt.span)
+    lw.paths.add(name, stmt.name_span or stmt.span)
     info = StageInfo.model_construct(name=name, index=index, repeats=repeats, block=definition.name,
                                      policy=policy, stride=stride, span=stmt.span)
     lw.stages[name] = info
@@ -74,7 +75,7 @@ def lower_stage(lw: Lowering, stmt: ast.Stage, ctx: Ctx) -> None:
         if STRIDE in param_names:
             block_kwargs.append((STRIDE, stride if i == 0 else 1, stmt.span, stmt.span))
         before = len(lw.nodes)
-        scope = f"{name}.{i}"
+        scope = f"{name}.{key_of(i)}"
         instantiate(lw, ref, args, block_kwargs, stmt.block, ctx, scope, name, i, residual)
         info.blocks.append(scope)
         if i == 0:
@@ -83,6 +84,20 @@ def lower_stage(lw: Lowering, stmt: ast.Stage, ctx: Ctx) -> None:
                 raise fail("E601", f"this stage would make {per_block * repeats:,} layers; "
                            f"the limit is {lw.limits.max_layers:,} in all", stmt.span,
                            raise_hint("max_layers"))
+
+
+def stage_names(written: str) -> tuple[str, object]:
+    """A stage's module path and its blocks' keys from the name it is written with:
+    `layer1` -> `layer1.0`, `layer1.1`, ...; `stages.0.blocks` -> `stages.0.blocks.0`, ...;
+    a template in the last part names the blocks: `s1.b{n}` -> `s1.b1`, `s1.b2` (1-based),
+    `stages.0.blocks.{i}` -> 0-based (timm's RegNet and ResNetV2 names)."""
+    head, _, last = written.rpartition(".")
+    if "{" not in last:
+        return written, str
+    prefix, _, rest = last.partition("{")
+    placeholder, _, suffix = rest.partition("}")
+    start = 1 if placeholder == "n" else 0
+    return head, lambda i: f"{prefix}{i + start}{suffix}"
 
 
 def _policy(lw: Lowering, kw: ast.Kwarg) -> str:

@@ -37,6 +37,8 @@ class BlockInfo(BaseModel):
     shortcut: ShortcutKind = "identity"
     proj_bn: bool = True
     proj_gn: int = 0   # > 0: the projection's norm is GroupNorm with this many groups
+    proj_named: bool = False  # the projection's modules are named conv/bn/norm/pool (timm)
+    proj_ws: float = 0.0      # > 0: the projection's conv is weight-standardised (eps)
     span: Span | None = None
 
 

@@ -242,17 +242,26 @@ class InputNode(NodeBase):
         return "input"
 
 
+_CONV = (
+    Param("kernel", "pair", REQUIRED, True, "kernel size, e.g. 3x3"),
+    Param("out", "int", REQUIRED, True, "output channels"),
+    Param("stride", "pair", 1),
+    Param("padding", "pair", None, False, "default: dilation * (kernel - 1) // 2"),
+    Param("dilation", "pair", 1),
+    Param("groups", "int", 1),
+    Param("bias", "bool", False),
+    Param("ws", "float", 0.0, False, "weight standardisation's eps (0: off; BiT: 1e-8)"),
+)
+
+
 class Conv(NodeBase):
+    """A 2-D convolution. With `ws=EPS` it is weight-standardised (Qiao et al. 2019; BiT,
+    Kolesnikov et al. 2020; timm's StdConv2d): each output filter's weights are normalised
+    to zero mean and unit variance, EPS inside the root, before the convolution. The
+    parameters and MACs are a plain conv's."""
+
     op: Literal["conv"] = "conv"
-    words: ClassVar = {"conv": (
-        Param("kernel", "pair", REQUIRED, True, "kernel size, e.g. 3x3"),
-        Param("out", "int", REQUIRED, True, "output channels"),
-        Param("stride", "pair", 1),
-        Param("padding", "pair", None, False, "default: dilation * (kernel - 1) // 2"),
-        Param("dilation", "pair", 1),
-        Param("groups", "int", 1),
-        Param("bias", "bool", False),
-    )}
+    words: ClassVar = {"conv": _CONV}
     out_channels: int
     kernel: Pair
     stride: Pair = (1, 1)
@@ -260,11 +269,15 @@ class Conv(NodeBase):
     dilation: Pair = (1, 1)
     groups: int = 1
     bias: bool = False
+    ws_eps: float = 0.0  # > 0: weight-standardised (`ws=`)
 
     @classmethod
     def from_call(cls, word, call):
         v = call.value
         call.positive("out", "groups")
+        if v["ws"] < 0:
+            raise call.fail("E203", f"ws is the weight standardisation's eps (0: off), got "
+                            f"{v['ws']}", "ws")
         call.limit(v["out"], "max_channels", "channels", "out")
         for key in ("kernel", "stride", "dilation"):
             call.positive_pair(key)
@@ -276,7 +289,8 @@ class Conv(NodeBase):
             raise call.fail("E203", f"padding must be at least 0, got {_show(padding)}", "padding")
         call.limit(max(padding), "max_spatial", "padding", "padding")
         return cls, dict(out_channels=v["out"], kernel=kernel, stride=v["stride"], padding=padding,
-                         dilation=dilation, groups=v["groups"], bias=v["bias"])
+                         dilation=dilation, groups=v["groups"], bias=v["bias"],
+                         **({"ws_eps": float(v["ws"])} if v["ws"] else {}))
 
     def infer(self, shapes):
         c, h, w = _spatial(self, shapes[0], "`conv`")
@@ -310,6 +324,8 @@ class Conv(NodeBase):
             text += f", groups {self.groups}"
         if self.bias:
             text += ", bias"
+        if self.ws_eps:
+            text += f", ws {self.ws_eps:g}"
         return text
 
 
@@ -638,6 +654,85 @@ class GroupNorm(NodeBase):
         return f"groupnorm {self.groups}"
 
 
+class Pad(NodeBase):
+    """Constant padding of the spatial sides (nn.ConstantPad2d): `pad 1` adds one pixel
+    of `value` on every side (BiT's stem pads once, then max-pools without padding)."""
+
+    op: Literal["pad"] = "pad"
+    words: ClassVar = {"pad": (Param("size", "pair", REQUIRED, True, "pixels on each side: 1, 1x2"),
+                               Param("value", "float", 0.0))}
+    starts_line: ClassVar[bool] = False
+    size: Pair
+    value: float = 0.0
+
+    @classmethod
+    def from_call(cls, word, call):
+        size = call.value["size"]
+        if min(size) < 0:
+            raise call.fail("E203", f"pad size must be at least 0, got {_show(size)}", "size")
+        call.limit(max(size), "max_spatial", "padding", "size")
+        return cls, {"size": size, "value": float(call.value["value"])}
+
+    def infer(self, shapes):
+        c, h, w = _spatial(self, shapes[0], "`pad`")
+        return (c, h + 2 * self.size[0], w + 2 * self.size[1])
+
+    cost = _free
+
+    def describe(self, in_channels=None):
+        text = f"pad {_pair_text(self.size)}"
+        return text if self.value == 0 else f"{text} value {self.value:g}"
+
+
+class LayerNorm(NodeBase):
+    """LayerNorm over the channels of each pixel, with a learned per-channel weight and
+    bias (ConvNeXt; timm's LayerNorm2d on N x C x H x W, LayerNorm on N x H x W x C: the
+    same function of the values, so one op serves both memory layouts)."""
+
+    op: Literal["layernorm"] = "layernorm"
+    words: ClassVar = {"layernorm": (Param("eps", "float", 1e-6),)}
+    starts_line: ClassVar[bool] = False
+    eps: float = 1e-6
+
+    @classmethod
+    def from_call(cls, word, call):
+        if not call.value["eps"] > 0:
+            raise call.fail("E203", "eps must be positive", "eps")
+        return cls, {"eps": call.value["eps"]}
+
+    infer = _same_shape
+
+    def cost(self, shapes):
+        return 2 * shapes[0][0], 0
+
+    def describe(self, in_channels=None):
+        return "layernorm"
+
+
+class LayerScale(NodeBase):
+    """A learned per-channel scale (CaiT's and ConvNeXt's layer scale, Touvron et al. 2021):
+    x * gamma, gamma of shape C, initialised to `init` (ConvNeXt: 1e-6). Its parameter is
+    the block's own attribute, as timm names it (`stages.0.blocks.0.gamma`)."""
+
+    op: Literal["layer_scale"] = "layer_scale"
+    words: ClassVar = {"layer_scale": (Param("init", "float", 1e-6, False,
+                                             "the scale's initial value"),)}
+    starts_line: ClassVar[bool] = False
+    init: float = 1e-6
+
+    @classmethod
+    def from_call(cls, word, call):
+        return cls, {"init": float(call.value["init"])}
+
+    infer = _same_shape
+
+    def cost(self, shapes):
+        return shapes[0][0], 0
+
+    def describe(self, in_channels=None):
+        return "layer_scale"
+
+
 # -- joins: nodes with several inputs ----------------------------------------------------
 
 class Add(NodeBase):
@@ -652,11 +747,17 @@ class Add(NodeBase):
                                      "BN after a projection shortcut's conv"),
                                Param("proj_gn", "int", 0, False,
                                      "GroupNorm groups after the projection's conv instead of "
-                                     "BN (0: BN)"))}
+                                     "BN (0: BN)"),
+                               Param("proj_named", "bool", False, False,
+                                     "name the projection's modules pool/conv/bn/norm (timm's "
+                                     "DownsampleConv, DownsampleAvg, RegNet) instead of 0, 1, 2"),
+                               Param("proj_ws", "float", 0.0, False,
+                                     "weight-standardise the projection's conv with this eps "
+                                     "(0: a plain conv)"))}
 
     @classmethod
     def from_call(cls, word, call):
-        return cls, {}  # `proj_bn`, `proj_gn` belong to the block: frontend/blocks.py reads them
+        return cls, {}  # the `proj_*` options belong to the block: frontend/blocks.py reads them
 
     infer = _same_shape  # the shortcut pass checks that the two inputs agree
     cost = _free
@@ -729,7 +830,8 @@ class ZeroPad(NodeBase):
 
 Node = Annotated[
     InputNode | Conv | BatchNorm | Activation | Pool | GlobalPool | Dropout | DropPath | Identity
-    | Flatten | Linear | Blur | ChannelConv | GroupNorm | Add | Mul | Concat | ZeroPad,
+    | Flatten | Linear | Blur | ChannelConv | GroupNorm | Pad | LayerNorm | LayerScale | Add | Mul
+    | Concat | ZeroPad,
     Field(discriminator="op"),
 ]
 

@@ -12,7 +12,9 @@ blocks); identity and zero-pad shortcuts read the block's input. A fork placed a
 the block's stride has already been subsampled, so its projection does not stride
 again. `add proj_bn=false` drops the projection's BN; `add proj_gn=G` makes it a
 GroupNorm of G groups (timm's resnet50_gn). The layers live under
-`downsample` (`downsample.0`, `.1`, `.2`: torchvision's and timm's names); the add's
+`downsample` (`downsample.0`, `.1`, `.2`: torchvision's and timm's names; with `add
+proj_named=true`, `downsample.pool`, `.conv`, `.bn` or `.norm`: timm's DownsampleConv,
+DownsampleAvg and RegNet's; `add proj_ws=EPS` makes the conv weight-standardised); the add's
 second input becomes the shortcut's output.
 """
 
@@ -111,8 +113,11 @@ def _plan(net: Network, block: BlockInfo, in_shape, out_shape) -> tuple[str, lis
     chain: list[ir.NodeBase] = []
     src = block.fork
 
-    def item(index: int) -> dict:
-        return dict(name=f"{prefix}.{index}", path=(SHORTCUT_MODULE, str(index)), **common)
+    names = {0: "pool", 1: "conv", 2: "norm" if block.proj_gn else "bn"}
+
+    def item(index: int) -> dict:  # nn.Sequential indices, or timm's names (`proj_named`)
+        key = names[index + (policy != "avgproj")] if block.proj_named else str(index)
+        return dict(name=f"{prefix}.{key}", path=(SHORTCUT_MODULE, key), **common)
 
     conv_stride = stride
     if policy == "avgproj":
@@ -125,7 +130,8 @@ def _plan(net: Network, block: BlockInfo, in_shape, out_shape) -> tuple[str, lis
     else:
         index = 0
     chain.append(ir.Conv.trusted(inputs=[src], out_channels=out_shape[0], kernel=(1, 1),
-                                 stride=(conv_stride, conv_stride), **item(index)))
+                                 stride=(conv_stride, conv_stride), ws_eps=block.proj_ws,
+                                 **item(index)))
     if block.proj_gn:
         chain.append(ir.GroupNorm.trusted(inputs=[chain[-1].name], groups=block.proj_gn,
                                           **item(index + 1)))

@@ -18,6 +18,7 @@ from pygments.token import (
 from resnet_dsl.tooling import vocabulary as v
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_PATH = rf"{_NAME}(?:\.(?:[A-Za-z0-9_]*\{{[in]\}}[A-Za-z0-9_]*|[A-Za-z0-9_]+))+"  # stages.0.blocks, s1.b{{n}}
 _END = r"(?![A-Za-z0-9_])"  # the grammar's own word boundary
 
 
@@ -42,6 +43,7 @@ class RnetLexer(RegexLexer):
             (r"#.*$", Comment.Single),
             (r'"', String.Double, "string"),
             (rf"(block|network)([ \t]+)({_NAME})", bygroups(Keyword.Declaration, Whitespace, Name.Class)),
+            (_PATH, Name.Namespace),                              # module paths: head.fc
             (words(("import",), suffix=_END), Keyword.Namespace),
             (rf"(shortcut)(=)({'|'.join(v.POLICIES)}){_END}", bygroups(Name.Attribute, Operator, Name.Constant)),
             (words(v.DECLARATIONS + v.STATEMENTS, suffix=_END), Keyword),

@@ -14,6 +14,7 @@ from resnet_dsl.tooling import vocabulary as v
 
 SCOPE = "source.rnet"
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_PATH = rf"\b{_NAME}(?:\.(?:[A-Za-z0-9_]*\{{[in]\}}[A-Za-z0-9_]*|[A-Za-z0-9_]+))+"  # head.fc, s1.b{{n}}
 _END = r"(?![A-Za-z0-9_])"
 
 
@@ -37,6 +38,7 @@ def textmate_grammar() -> dict:
         {"match": rf"\b(network)[ \t]+({_NAME})",
          "captures": {"1": {"name": "keyword.other.declaration.rnet"},
                       "2": {"name": "entity.name.type.network.rnet"}}},
+        {"name": "entity.name.namespace.path.rnet", "match": _PATH},
         {"name": "keyword.control.import.rnet", "match": _words(("import",))},
         {"match": rf"\b(shortcut)(=)({'|'.join(v.POLICIES)}){_END}",
          "captures": {"1": {"name": "variable.parameter.rnet"},

@@ -25,11 +25,14 @@ CONSTANTS = ("false", "global", "true")
 LAYERS = tuple(_LAYERS)
 
 # Blocks the prelude (`frontend/prelude.rnet`) defines.
-BLOCKS = ("basic", "bottleneck", "deep_stem", "eca", "eca_bottleneck", "preact_basic",
-          "preact_bottleneck", "se", "se_bottleneck", "wide_basic")
+BLOCKS = ("basic", "bottleneck", "conv_bn_act", "conv_head", "conv_mlp", "convnext_block",
+          "convnext_down", "deep_stem", "eca", "eca_bottleneck", "fc_head", "preact_basic",
+          "preact_bottleneck", "preact_bottleneck_v2", "regnet_bottleneck", "se",
+          "se_bottleneck", "wide_basic")
 
 # Functions of expressions (`frontend.evaluate`).
-FUNCTIONS = ("floor", "log2", "make_divisible", "max", "min")
+FUNCTIONS = ("floor", "log2", "make_divisible", "max", "min", "regnet_depth", "regnet_stages",
+             "regnet_width", "round")
 
 # Values of a stage's `shortcut=` option (`ir.shortcuts.POLICIES`), names and aliases.
 POLICIES = tuple(_POLICIES)

@@ -15,10 +15,10 @@ import torch
 from torch import nn
 
 from resnet_dsl.backends.torch.init import init_weights
-from resnet_dsl.backends.torch.modules import MODULE, Block, RESERVED_NAMES, RnetModel
+from resnet_dsl.backends.torch.modules import MODULE, SCALE, SCALE_FLAT, Block, RESERVED_NAMES, RnetModel
 from resnet_dsl.backends.torch.ops import MODULES, OPS
 from resnet_dsl.backends.torch.plan import (
-    BlockPlan, Call, LayerPlan, SequentialPlan, StagePlan, make_plan,
+    BlockPlan, Call, ContainerPlan, LayerPlan, SequentialPlan, StagePlan, make_plan,
 )
 from resnet_dsl.ir.graph import Network
 
@@ -43,14 +43,7 @@ def build_module(net: Network, *, device: str | torch.device | None = None,
     target = torch.device(device) if device is not None else torch.get_default_device()
     plan = make_plan(net, reserved=RESERVED_NAMES)
     factory = {"device": torch.device("meta"), "dtype": dtype}
-    children: list[tuple[str, nn.Module]] = []
-    for item in plan.items:
-        if isinstance(item, StagePlan):
-            children.append((item.name, nn.Sequential(OrderedDict(
-                (block.key, _block(block, factory)) for block in item.blocks))))
-        else:
-            children.append((item.name, _child(item, factory)))
-    model = RnetModel(OrderedDict(children))
+    model = RnetModel(OrderedDict((item.name, _item(item, factory)) for item in plan.tree()))
     model.network_name = plan.name
     model.input_shape = plan.input_shape
     if target.type != "meta":
@@ -81,6 +74,16 @@ def _layer(layer: LayerPlan, factory: dict) -> nn.Module:
     return kind.cls(**args)
 
 
+def _item(item: LayerPlan | SequentialPlan | StagePlan | ContainerPlan, factory: dict) -> nn.Module:
+    """A top-level module: a stage's blocks, or a container of dotted names, are an
+    nn.Sequential (`stages.0.blocks.1`), run in order."""
+    if isinstance(item, StagePlan):
+        return nn.Sequential(OrderedDict((block.key, _block(block, factory)) for block in item.blocks))
+    if isinstance(item, ContainerPlan):
+        return nn.Sequential(OrderedDict((x.name, _item(x, factory)) for x in item.items))
+    return _child(item, factory)
+
+
 def _child(child: LayerPlan | SequentialPlan, factory: dict) -> nn.Module:
     if isinstance(child, SequentialPlan):
         return nn.Sequential(OrderedDict((x.name, _layer(x, factory)) for x in child.items))
@@ -91,15 +94,20 @@ def _block(block: BlockPlan, factory: dict) -> nn.Module:
     layers = [(child.name, _child(child, factory)) for child in block.children]
     if block.chain:
         return nn.Sequential(OrderedDict(layers))
+    scales = tuple((c.name, dict(c.args)["channels"], dict(c.args)["init"])
+                   for c in block.children if isinstance(c, LayerPlan) and c.module == "LayerScale")
     return Block(layers, steps=tuple((s.var, _runnable(s.call)) for s in block.steps),
                  input="x", output=block.output, last_bn=block.last_bn,
-                 kind=block.shortcut_kind, reads_fork=block.shortcut_reads_fork)
+                 kind=block.shortcut_kind, reads_fork=block.shortcut_reads_fork,
+                 scales=scales, factory=factory)
 
 
 def _runnable(call: Call) -> tuple:
-    """A plan's call as Block runs it: (how, target, args), `how` MODULE or a builtin's
-    function (ops.py), nested calls likewise."""
+    """A plan's call as Block runs it: (how, target, args), `how` MODULE, SCALE or a
+    builtin's function (ops.py), nested calls likewise."""
     args = tuple(a if isinstance(a, str) else _runnable(a) for a in call.args)
+    if call.scale:
+        return (SCALE if call.scale == "spatial" else SCALE_FLAT, call.target, args)
     if not call.builtin:
         return (MODULE, call.target, args)
     builtin = OPS[call.target]

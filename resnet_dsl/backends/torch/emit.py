@@ -19,7 +19,7 @@ from pathlib import Path
 from resnet_dsl.backends.torch.modules import RESERVED_NAMES
 from resnet_dsl.backends.torch.ops import INPUT_FIELDS, MODULES, OPS
 from resnet_dsl.backends.torch.plan import (
-    BlockPlan, Call, LayerPlan, ModelPlan, SequentialPlan, StagePlan, make_plan,
+    BlockPlan, Call, ContainerPlan, LayerPlan, ModelPlan, SequentialPlan, StagePlan, make_plan,
 )
 from resnet_dsl.ir.graph import Network
 from resnet_dsl.ir.shortcuts import SHORTCUTS
@@ -225,8 +225,9 @@ class _Emitter:
             x.module for b in plan.blocks() for _, x in _paths(b) if MODULES[x.module].source))
         top = [x for item in plan.items if not isinstance(item, StagePlan)
                for x in (item.items if isinstance(item, SequentialPlan) else (item,))]
+        nested = any(isinstance(item, ContainerPlan) for item in plan.tree())
         self.own += [x.module for x in top if MODULES[x.module].source and x.module not in self.own]
-        self.named = any(_named(c) for b in plan.blocks() for c in b.children) or any(
+        self.named = nested or any(_named(c) for b in plan.blocks() for c in b.children) or any(
             _named(item) for item in plan.items)
         taken = {name for name, kind in MODULES.items() if kind.source}
         names = []
@@ -294,6 +295,11 @@ class _Emitter:
         for child in first.children:
             if isinstance(child, SequentialPlan):
                 lines += _sequential_source(INDENT * 2, child, c.exprs)
+            elif child.module == "LayerScale":  # the block's own parameter (timm's `gamma`)
+                args = dict(child.args)
+                channels = c.exprs.get((child.name, "channels")) or str(args["channels"])
+                lines.append(f"{INDENT * 2}self.{child.name} = nn.Parameter(torch.full(({channels},), "
+                             f"{_literal(args['init'])}))")
             else:
                 lines += _statement(f"{INDENT * 2}self.{child.name} = ", child, c.exprs, child.name)
         lines += ["", f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:"]
@@ -313,7 +319,7 @@ class _Emitter:
                  f"{INDENT}def __init__(self, zero_init_residual: bool = False) -> None:",
                  f"{INDENT * 2}super().__init__()"]
         forward = []
-        for item in plan.items:
+        for item in plan.tree():
             forward.append(f"{INDENT * 2}x = self.{item.name}(x)")
             if isinstance(item, LayerPlan):
                 lines += _statement(f"{INDENT * 2}self.{item.name} = ", item, {}, item.name)
@@ -321,15 +327,37 @@ class _Emitter:
             if isinstance(item, SequentialPlan):
                 lines += _sequential_source(INDENT * 2, item, {})
                 continue
-            lines.append(f"{INDENT * 2}self.{item.name} = nn.Sequential(")
-            lines += [f"{INDENT * 3}{call}," for call in self._stage_calls(item)]
-            lines.append(f"{INDENT * 2})")
+            lines += self._container(f"{INDENT * 2}self.{item.name} = ", INDENT * 2, item, "")
         lines += [f"{INDENT * 2}self.init_weights(zero_init_residual)",
                   "", f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:",
                   *forward, f"{INDENT * 2}return x", "", *_INIT.splitlines()]
         return "\n".join(lines) + "\n"
 
-    def _stage_calls(self, stage: StagePlan) -> list[str]:
+    def _container(self, lead: str, indent: str, item, tail: str) -> list[str]:
+        """A stage (`nn.Sequential(Block(...), ...)`) or a container of dotted names
+        (`nn.Sequential(OrderedDict([("0", ...), ...]))`), as an expression after `lead`."""
+        inner = indent + INDENT
+        if isinstance(item, StagePlan):
+            if all(b.key.isdigit() for b in item.blocks):
+                return ([f"{lead}nn.Sequential("]
+                        + [f"{inner}{call}," for call in self._stage_calls(item)]
+                        + [f"{indent}){tail}"])
+            lines = [f"{lead}nn.Sequential(OrderedDict(["]
+            lines += [f'{inner}("{b.key}", {call}),' for b, call in
+                      zip(item.blocks, self._stage_calls(item, runs=False))]
+            return lines + [f"{indent}])){tail}"]
+        lines = [f"{lead}nn.Sequential(OrderedDict(["]
+        for x in item.items:
+            head = f'{inner}("{x.name}", '
+            if isinstance(x, LayerPlan):
+                lines += _statement(head, x, {}, x.node, "),")
+            elif isinstance(x, SequentialPlan):
+                lines += _sequential_expr(head, inner, x, "),")
+            else:
+                lines += self._container(head, inner, x, "),")
+        return lines + [f"{indent}])){tail}"]
+
+    def _stage_calls(self, stage: StagePlan, runs: bool = True) -> list[str]:
         calls = []
         for block in stage.blocks:
             c = self.class_of[block.name]
@@ -342,7 +370,7 @@ class _Emitter:
             j = i
             while j < len(calls) and calls[j] == calls[i]:
                 j += 1
-            out += [f"*({calls[i]} for _ in range({j - i}))"] if j - i > 2 else calls[i:j]
+            out += [f"*({calls[i]} for _ in range({j - i}))"] if j - i > 2 and runs else calls[i:j]
             i = j
         return out
 
@@ -365,6 +393,20 @@ def _sequential_source(lead: str, seq: SequentialPlan, exprs: dict) -> list[str]
     return lines + [f"{lead}]))"]
 
 
+def _sequential_expr(lead: str, indent: str, seq: SequentialPlan, tail: str) -> list[str]:
+    """A scope's nn.Sequential as an expression inside a container."""
+    inner = indent + INDENT
+    if not _named(seq):
+        lines = [f"{lead}nn.Sequential("]
+        for x in seq.items:
+            lines += _statement(inner, x, {}, x.node, ",")
+        return lines + [f"{indent}){tail}"]
+    lines = [f"{lead}nn.Sequential(OrderedDict(["]
+    for x in seq.items:
+        lines += _statement(f'{inner}("{x.name}", ', x, {}, x.node, "),")
+    return lines + [f"{indent}])){tail}"]
+
+
 def _block_forward(block: BlockPlan) -> list[str]:
     """The plan's steps as Python: the same calls `Block.forward` runs (build.py)."""
     if block.chain:
@@ -383,6 +425,8 @@ def _expr(call: Call | str) -> str:
     if isinstance(call, str):
         return call
     args = [_expr(a) for a in call.args]
+    if call.scale:
+        return f"{args[0]} * self.{call.target}" + (".view(-1, 1, 1)" if call.scale == "spatial" else "")
     if not call.builtin:
         return f"self.{call.target}({', '.join(args)})"
     return OPS[call.target].source.format(*args, args=", ".join(args))

@@ -1,8 +1,10 @@
 """The inference build: a copy of an rnetc model with its BatchNorms folded into its convs.
 
 `inference(model)` deep-copies a module that `build_module` made (weights loaded) and
-rewrites the copy; the model it was given is not touched. Three rewrites, in order:
+rewrites the copy; the model it was given is not touched. Four rewrites, in order:
 
+    standardise        a weight-standardised conv becomes a plain one with the
+                       standardised weight (computed once, in float64)
     drop_passthrough   Dropout, DropPath and Identity compute nothing in eval mode: they
                        leave their parent (an nn.Sequential's child, or a Block's step)
     fold_batchnorm     a BatchNorm whose input is a conv's output that nothing else reads
@@ -31,7 +33,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from resnet_dsl.backends.torch.modules import MODULE, Block, DropPath, RnetModel
+from resnet_dsl.backends.torch.modules import MODULE, Block, DropPath, RnetModel, StdConv2d
 from resnet_dsl.errors import error
 
 PASSTHROUGH = (nn.Dropout, DropPath, nn.Identity)
@@ -54,6 +56,28 @@ class InferenceModel(RnetModel):
         return super().train(False)
 
 
+def standardise_weights(model: nn.Module) -> None:
+    """Replace each weight-standardised conv (StdConv2d) in `model` by a plain Conv2d whose
+    weight is the standardised one (computed in float64): the same function in eval and
+    inference, without re-normalising the weights on every call (what an exported graph
+    would otherwise compute). `model` is changed in place: call it on a copy."""
+    for parent in list(model.modules()):
+        for name, child in list(parent._modules.items()):
+            if type(child) is not StdConv2d:
+                continue
+            w = child.weight.detach().double()
+            var, mean = torch.var_mean(w, dim=(1, 2, 3), unbiased=False, keepdim=True)
+            conv = nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size,
+                             child.stride, child.padding, child.dilation, child.groups,
+                             child.bias is not None, device=w.device, dtype=child.weight.dtype)
+            with torch.no_grad():
+                conv.weight.copy_((w - mean) / torch.sqrt(var + child.eps))
+                if child.bias is not None:
+                    conv.bias.copy_(child.bias)
+            conv.train(child.training)
+            parent._modules[name] = conv
+
+
 def inference(model: nn.Module) -> InferenceModel:
     """An eval-only copy of an rnetc model with each BatchNorm that directly follows a conv
     folded into it, and dropout and drop-path removed (`model` is left as it was).
@@ -74,6 +98,7 @@ def inference(model: nn.Module) -> InferenceModel:
     if not isinstance(model, RnetModel):
         raise _not_rnetc(model)
     copied = copy.deepcopy(model)
+    standardise_weights(copied)
     containers = [m for m in copied.modules() if isinstance(m, (nn.Sequential, Block))]
     for container in containers:
         if isinstance(container, Block):

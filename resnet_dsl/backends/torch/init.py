@@ -16,6 +16,7 @@ from resnet_dsl.backends.torch.modules import Block
 from resnet_dsl.backends.torch.ops import MODULES
 
 _RULES = {kind.cls: kind.init for kind in MODULES.values() if kind.init is not None}
+_RULES[Block] = Block.reset_parameters  # its own parameters: layer scales
 
 
 def init_weights(model: nn.Module, *, zero_init_residual: bool = False) -> list[str]:

@@ -40,10 +40,16 @@ class Block(nn.Module):
     """
 
     def __init__(self, layers: list[tuple[str, nn.Module]], *, steps: tuple, input: str,
-                 output: str, last_bn: str | None, kind: str, reads_fork: bool) -> None:
+                 output: str, last_bn: str | None, kind: str, reads_fork: bool,
+                 scales: tuple[tuple[str, int, float], ...] = (), factory: dict | None = None
+                 ) -> None:
         super().__init__()
         for name, module in layers:
-            self.add_module(name, module)
+            if isinstance(module, _ScaleSlot):
+                self.register_parameter(name, nn.Parameter(torch.empty(module.channels, **(factory or {}))))
+            else:
+                self.add_module(name, module)
+        self._scales = {name: init for name, _, init in scales}  # layer scales: own parameters
         self._steps = steps      # ((var, call), ...); call = (how, target, args)
         self._input = input
         self._output = output
@@ -62,7 +68,17 @@ class Block(nn.Module):
         values = [env[a] if isinstance(a, str) else self._call(a, env) for a in args]
         if how == MODULE:
             return self._modules[target](*values)
+        if how == SCALE:  # a layer scale of a feature map: x * gamma, the block's parameter
+            return values[0] * getattr(self, target).view(-1, 1, 1)  # (getattr: fx sees it)
+        if how == SCALE_FLAT:
+            return values[0] * getattr(self, target)
         return target(*values)  # a builtin: operator.add, operator.iadd, torch.cat, ...
+
+    def reset_parameters(self) -> None:
+        """The layer scales' initial values (the children are initialised as modules)."""
+        with torch.no_grad():
+            for name, init in self._scales.items():
+                self._parameters[name].fill_(init)
 
     @property
     def last_bn(self) -> nn.Module | None:
@@ -76,6 +92,69 @@ class Block(nn.Module):
 
 MODULE = "module"
 """The `how` of a step that calls a child module (any other `how` is a builtin)."""
+
+SCALE, SCALE_FLAT = "scale", "scale_flat"
+"""The `how` of a step that multiplies a feature map (a flat value) by one of the block's
+layer-scale parameters."""
+
+
+class _ScaleSlot(nn.Module):
+    """A layer scale while its block is built: the block registers a parameter in its
+    place (build.py), so the state dict says `blocks.0.gamma`, as timm's ConvNeXt."""
+
+    def __init__(self, channels: int, init: float = 1e-6) -> None:
+        super().__init__()
+        self.channels, self.init = channels, init
+
+
+class StdConv2d(nn.Conv2d):
+    """Weight-standardised convolution (Qiao et al. 2019), as timm's StdConv2d: each output
+    filter's weights are normalised to zero mean and unit variance (`eps` inside the
+    root) before the convolution. BiT (Kolesnikov et al. 2020) uses eps 1e-8."""
+
+    def __init__(self, *args, eps: float = 1e-6, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        var, mean = torch.var_mean(self.weight, dim=(1, 2, 3), unbiased=False, keepdim=True)
+        return self._conv_forward(x, (self.weight - mean) * torch.rsqrt(var + self.eps), self.bias)
+
+
+STDCONV_SOURCE = '''\
+class StdConv2d(nn.Conv2d):
+    """Weight-standardised convolution (Qiao et al. 2019), as timm's StdConv2d: each output
+    filter's weights are normalised to zero mean and unit variance (`eps` inside the
+    root) before the convolution. BiT (Kolesnikov et al. 2020) uses eps 1e-8."""
+
+    def __init__(self, *args, eps: float = 1e-6, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        var, mean = torch.var_mean(self.weight, dim=(1, 2, 3), unbiased=False, keepdim=True)
+        return self._conv_forward(x, (self.weight - mean) * torch.rsqrt(var + self.eps), self.bias)'''
+"""StdConv2d as emitted files define it."""
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an N x C x H x W tensor (timm's LayerNorm2d)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+LAYERNORM2D_SOURCE = '''\
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an N x C x H x W tensor (timm's LayerNorm2d)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)'''
+"""LayerNorm2d as emitted files define it."""
 
 Residual = Block  # the name of rnetc 0.1's residual block module
 

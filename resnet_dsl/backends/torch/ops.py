@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from resnet_dsl.backends.torch.modules import (
-    BLURPOOL_SOURCE, CHANNELCONV_SOURCE, DROPPATH_SOURCE, ZEROPAD_SOURCE, BlurPool, ChannelConv,
-    DropPath, ZeroPad,
+    BLURPOOL_SOURCE, CHANNELCONV_SOURCE, DROPPATH_SOURCE, LAYERNORM2D_SOURCE, STDCONV_SOURCE,
+    ZEROPAD_SOURCE, BlurPool, ChannelConv, DropPath, LayerNorm2d, StdConv2d, ZeroPad, _ScaleSlot,
 )
 from resnet_dsl.ir import nodes as ir
 
@@ -53,10 +53,18 @@ class Builtin:
 
 
 def _conv(node: ir.Conv, shape, inplace) -> tuple[str, Args]:
-    return "Conv2d", (("in_channels", shape[0]), ("out_channels", node.out_channels),
-                      ("kernel_size", _pair(node.kernel)), ("stride", _pair(node.stride)),
-                      ("padding", _pair(node.padding)), ("dilation", _pair(node.dilation)),
-                      ("groups", node.groups), ("bias", node.bias))
+    args: Args = (("in_channels", shape[0]), ("out_channels", node.out_channels),
+                  ("kernel_size", _pair(node.kernel)), ("stride", _pair(node.stride)),
+                  ("padding", _pair(node.padding)), ("dilation", _pair(node.dilation)),
+                  ("groups", node.groups), ("bias", node.bias))
+    if node.ws_eps:
+        return "StdConv2d", args + (("eps", node.ws_eps),)
+    return "Conv2d", args
+
+
+def _layernorm(node: ir.LayerNorm, shape, inplace) -> tuple[str, Args]:
+    return ("LayerNorm2d" if len(shape) == 3 else "LayerNorm"), (
+        ("normalized_shape", shape[0]), ("eps", node.eps))
 
 
 def _bn(node: ir.BatchNorm, shape, inplace) -> tuple[str, Args]:
@@ -117,6 +125,12 @@ OPS: dict[str, Layer | Builtin] = {
         fresh=True),
     "zeropad": Layer(lambda node, shape, inplace: ("ZeroPad", (
         ("stride", node.stride), ("out_channels", node.out_channels)))),
+    "pad": Layer(lambda node, shape, inplace: ("ConstantPad2d", (
+        ("padding", node.size[0] if node.size[0] == node.size[1] else
+         (node.size[1], node.size[1], node.size[0], node.size[0])), ("value", node.value)))),
+    "layernorm": Layer(_layernorm, fresh=True),
+    "layer_scale": Layer(lambda node, shape, inplace: ("LayerScale", (
+        ("channels", shape[0]), ("init", node.init))), fresh=True),  # a parameter: modules.py
     "add": Builtin(operator.add, "{0} + {1}", operator.iadd, "{0} += {1}"),
     "mul": Builtin(operator.mul, "{0} * {1}"),
     "cat": Builtin(_cat, "torch.cat([{args}], 1)"),
@@ -174,6 +188,14 @@ MODULES: dict[str, Module] = {
     "Flatten": Module(nn.Flatten),
     "Linear": Module(nn.Linear, {"bias": True}, 2, "out_features", True, _reset),
     "Identity": Module(nn.Identity),
+    "StdConv2d": Module(StdConv2d, {"stride": 1, "padding": 0, "dilation": 1, "groups": 1,
+                                    "bias": True, "eps": 1e-6}, 2, "out_channels", True, _kaiming,
+                        source=STDCONV_SOURCE),
+    "ConstantPad2d": Module(nn.ConstantPad2d, positional=2),
+    "LayerNorm": Module(nn.LayerNorm, {"eps": 1e-5}, 1, None, True, _reset),
+    "LayerNorm2d": Module(LayerNorm2d, {"eps": 1e-5}, 1, None, True, _reset,
+                          source=LAYERNORM2D_SOURCE),
+    "LayerScale": Module(_ScaleSlot),  # the block's own parameter (build.py, emit.py)
     "ZeroPad": Module(ZeroPad, output="out_channels", source=ZEROPAD_SOURCE),
     "DropPath": Module(DropPath, source=DROPPATH_SOURCE),
     "BlurPool": Module(BlurPool, {"size": 3, "stride": 2}, 1, None, True, _reset,
@@ -183,7 +205,8 @@ MODULES: dict[str, Module] = {
 }
 """Module class name (what `OPS` layers make) -> how it is built, written and initialised."""
 
-INPUT_FIELDS = ("in_channels", "num_features", "in_features", "num_channels", "channels")
+INPUT_FIELDS = ("in_channels", "num_features", "in_features", "num_channels", "channels",
+                "normalized_shape")
 """Constructor arguments that are the input's width: emitted as the producer's width."""
 
 

@@ -17,7 +17,7 @@ from splitting names. A scope whose nodes form a plain chain of modules is an
 from __future__ import annotations
 
 import keyword
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from resnet_dsl.backends.torch.ops import OPS, Builtin, Layer, layer_module
 from resnet_dsl.errors import Diagnostic, RnetError, with_trace
@@ -28,7 +28,7 @@ from resnet_dsl.ir.structure import ancestors
 
 Value = bool | int | float | tuple[int, int]
 
-__all__ = ["BlockPlan", "Call", "LayerPlan", "ModelPlan", "SequentialPlan", "StagePlan",
+__all__ = ["BlockPlan", "Call", "ContainerPlan", "LayerPlan", "ModelPlan", "SequentialPlan", "StagePlan",
            "layer_module", "make_plan"]
 
 
@@ -65,6 +65,8 @@ class Call:
     builtin: bool
     args: tuple[str | Call, ...]           # variables, or calls written inline
     inplace: bool = False                  # `args[0] += args[1]` (torchvision's `out += ...`)
+    scale: str = ""                        # a layer scale, the block's own parameter:
+                                           # "spatial" (x * gamma.view(-1, 1, 1)) or "flat"
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,21 @@ class StagePlan:
 
 
 @dataclass(frozen=True)
+class ContainerPlan:
+    """The network's modules under one module path (`stages`, `stages.0`, `head`), as
+    written with dotted names (`stage stages.0.blocks ...`, `fc classes as head.fc`): an
+    nn.Sequential of its items, which run in order (timm's `stages.0.downsample` before
+    `stages.0.blocks`). Its items' names are their last parts."""
+
+    name: str                              # attribute in its parent: "stages", "0", "head"
+    node: str                              # its full path: "stages.0"
+    items: tuple[Item, ...]
+
+
+Item = LayerPlan | SequentialPlan | StagePlan | ContainerPlan
+
+
+@dataclass(frozen=True)
 class ModelPlan:
     name: str
     file: str
@@ -124,7 +141,16 @@ class ModelPlan:
     items: tuple[LayerPlan | SequentialPlan | StagePlan, ...] = field(default_factory=tuple)
 
     def blocks(self) -> list[BlockPlan]:
-        return [b for item in self.items if isinstance(item, StagePlan) for b in item.blocks]
+        return [b for item in self.stages() for b in item.blocks]
+
+    def stages(self) -> list[StagePlan]:
+        return [item for item in self.items if isinstance(item, StagePlan)]
+
+    def tree(self) -> tuple[Item, ...]:
+        """The top-level modules, dotted names nested: `stages.0.blocks` and
+        `stages.1.downsample` become `stages` > `0` > `blocks`, `stages` > `1` > ...
+        (the front end has checked that each container's items are written together)."""
+        return _nest(self.items, "")
 
     def zero_init_bns(self) -> list[str]:
         """Full names of the BNs that `zero_init_residual` zeroes, in order."""
@@ -169,6 +195,7 @@ def make_plan(net: Network, reserved: frozenset[str] = frozenset()) -> ModelPlan
             continue
         if node.stage is None:
             _check(node.inputs == [current], f"{node.name} does not read {current}")
+            _own_scale(node)
             items.append(_layer(net, node, node.name, consumers))
             current = node.name
             continue
@@ -192,6 +219,30 @@ def make_plan(net: Network, reserved: frozenset[str] = frozenset()) -> ModelPlan
     return plan
 
 
+def _nest(items, prefix: str) -> tuple[Item, ...]:
+    out: list[Item] = []
+    run: list = []
+
+    def close() -> None:
+        if run:
+            head = run[0][0]
+            full = f"{prefix}.{head}" if prefix else head
+            out.append(ContainerPlan(head, full, _nest([it for _, it in run], full)))
+            run.clear()
+
+    for item in items:
+        local = item.name[len(prefix) + 1:] if prefix else item.name
+        head, dot, _ = local.partition(".")
+        if run and head != run[0][0]:
+            close()
+        if dot:
+            run.append((head, item))
+        else:
+            out.append(replace(item, name=local))
+    close()
+    return tuple(out)
+
+
 # -- blocks ------------------------------------------------------------------------------
 
 @dataclass
@@ -209,14 +260,15 @@ def _block(net: Network, info: BlockInfo, members: list[ir.NodeBase],
            consumers: dict[str, list[str]]) -> tuple[BlockPlan, str]:
     """Plan one block; returns the plan and the name of the block's output node."""
     in_shape = net.nodes[info.input].shape or ()
-    common = dict(name=info.name, key=str(info.index), definition=info.definition,
+    common = dict(name=info.name, key=info.name[len(info.stage) + 1:], definition=info.definition,
                   args=dict(info.args), in_channels=in_shape[0] if len(in_shape) == 3 else None,
                   residual=info.residual, shortcut_kind=info.shortcut)
     inside = {n.name for n in members}
     output = _scope_output(members, inside, consumers, info.name)
     units = _units(net, info, members, inside, consumers)
     children = tuple(u.child for u in units if u.child is not None)
-    if all(u.child is not None for u in units) and _is_chain(units, info.input):
+    if all(u.child is not None and u.op != "layer_scale" for u in units) \
+            and _is_chain(units, info.input):
         return BlockPlan(children=children, **common), output
 
     # The variables of the forward (emit.py prints the same names): `x` is the input;
@@ -306,6 +358,16 @@ def _units(net: Network, info: BlockInfo, members: list[ir.NodeBase], inside: se
     return units
 
 
+def _own_scale(node: ir.NodeBase) -> None:
+    """A layer scale is its block's own parameter (`blocks.0.gamma`): outside a block's
+    own scope there is no block to keep it."""
+    if node.op == "layer_scale":
+        raise RnetError(with_trace(Diagnostic(
+            "E307", "`layer_scale` belongs in a block's own layers (its parameter is the "
+            "block's, as timm's `gamma`)", node.span,
+            "move it into the residual block, outside named scopes"), node.trace))
+
+
 def _sequential(net: Network, scope: str, key: str, nodes: list[ir.NodeBase],
                 consumers: dict[str, list[str]]) -> SequentialPlan:
     """A named scope that is a chain: an nn.Sequential of its layers, under their names
@@ -313,6 +375,7 @@ def _sequential(net: Network, scope: str, key: str, nodes: list[ir.NodeBase],
     previous = nodes[0].inputs
     layers: dict[str, LayerPlan] = {}
     for node in nodes:
+        _own_scale(node)
         _check(len(node.path) == 2, f"{node.name}: module path {node.path}")
         _check(node.inputs == previous, f"{node.name}: {scope}.{key} is not a chain")
         layers[node.path[1]] = _layer(net, node, node.path[1], consumers)
@@ -330,6 +393,9 @@ def _sequential(net: Network, scope: str, key: str, nodes: list[ir.NodeBase],
 def _call(net: Network, u: _Unit, args: tuple, consumers: dict[str, list[str]],
           pre: set[str], inside: set[str]) -> Call:
     if u.child is not None:
+        if isinstance(u.child, LayerPlan) and u.child.module == "LayerScale":
+            spatial = len(net.nodes[u.nodes[0].inputs[0]].shape or ()) == 3
+            return Call(u.child.name, False, args, scale="spatial" if spatial else "flat")
         return Call(u.child.name, False, args)
     node = u.nodes[0]
     inplace = False
@@ -383,6 +449,9 @@ def _check_names(net: Network, plan: ModelPlan, reserved: frozenset[str]) -> Non
     problems: list[Diagnostic] = []
 
     def check(name: str, span, what: str, trace=()) -> None:
+        for part in name.split(".")[:-1]:  # a module path: each part is an attribute
+            check(part, span, what, trace)
+        name = name.rpartition(".")[2]
         if keyword.iskeyword(name):
             why = "is a Python keyword"
         elif name in reserved:
