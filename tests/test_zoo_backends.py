@@ -58,7 +58,7 @@ SLOW = os.environ.get("RNETC_SLOW_TESTS") == "1"
 REPRESENTED_BY = {
     "resnet26t": "resnet18d", "resnet50d": "resnet18d", "resnetaa50d": "resnet18d",
     "resnet50s": "resnetblur50", "seresnet50": "seresnext50_32x4d",
-    "regnet": "regnetx_002", "convnext": "convnext_atto",
+    "regnet": "regnetx_002", "convnext": "convnext_atto", "res2net": "res2net50_26w_4s",
 }
 
 
@@ -130,7 +130,7 @@ def op_kinds(net: Network) -> set:
 def test_every_zoo_network_is_here():
     # issue 15's table (docs/zoo.md), each file defining the network it is named after;
     # a zoo file that defines no network (blocks only) is no network to test
-    assert len(NETWORKS) == 19
+    assert len(NETWORKS) == 23
     for name in NETWORKS:  # a family's alias file also sees the family it imports
         assert list(load_program(ZOO / f"{name}.rnet").main.networks)[-1] == name
         assert compiled(name).name == name
@@ -163,6 +163,9 @@ ONNX_NODES: dict[str, dict[str, int]] = {
     "pad": {"Pad": 1},
     "layernorm": {"Transpose": 2, "LayerNormalization": 1},   # LayerNorm2d: NHWC and back
     "layer_scale": {"Mul": 1},
+    "group_sum": {"Reshape": 1, "ReduceSum": 1},            # N x R x C/R x H x W, summed
+    "group_softmax": {"Reshape": 2, "Softmax": 1},
+    "slice": {"Slice": 1}, "sum": {"Add": 1}, "cat": {"Concat": 1},
     "input": {}, "dropout": {}, "drop_path": {}, "identity": {},
 }
 ACTIVATIONS = {"relu": "Relu", "sigmoid": "Sigmoid", "gelu": "Gelu"}

@@ -153,7 +153,15 @@ class Stage:
     repeat_span: Span
 
 
-Stmt = Union[Let, Require, If, Input, Section, Call, Stage]
+@dataclass(frozen=True, slots=True)
+class Split:
+    """`split PARTS { body }`: the body runs once per part of the channels (`part` its index)."""
+    parts: Expr
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+Stmt = Union[Let, Require, If, Input, Section, Call, Stage, Split]
 
 # ---- definitions ---------------------------------------------------------------
 

@@ -41,6 +41,8 @@ def has_add(body: tuple[ast.Stmt, ...]) -> bool:
             return True
         if isinstance(stmt, ast.If) and (has_add(stmt.then) or has_add(stmt.otherwise or ())):
             return True
+        if isinstance(stmt, ast.Split) and has_add(stmt.body):
+            return True
     return False
 
 
@@ -141,6 +143,11 @@ def marker(lw: Lowering, call: ast.Call, bound: dict[str, Arg], ctx: Ctx) -> Non
     """`fork`, `add`, `branch` or `mul` inside a block."""
     if call.name in ("branch", "mul"):
         _side_branch(lw, call, ctx)
+        return
+    if call.name == "add_previous":
+        from resnet_dsl.frontend.splits import add_previous
+
+        add_previous(lw, call, ctx)
         return
     state = ctx.block
     if state is None or ctx.kind != "block":

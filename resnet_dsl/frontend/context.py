@@ -114,6 +114,14 @@ class ModulePaths:
             level = children
 
 
+def split_alias(call: ast.Call, ctx: Ctx) -> tuple[str, str] | None:
+    """`as convs.{i}` (or `{n}`, 1-based) in a `split`'s body: (list name, this part's key)."""
+    head, _, last = call.alias.partition(".")  # type: ignore[union-attr]
+    if ctx.split is None or ctx.prefix or last not in ("{i}", "{n}"):
+        return None
+    return head, str(ctx.split.part + (last == "{n}"))
+
+
 def check_path_alias(call: ast.Call, ctx: Ctx) -> None:
     """A dotted `as` name (`as head.fc`) names one of the network's own modules."""
     alias = call.alias
@@ -157,6 +165,17 @@ class Ctx:
     depth: int = 0
     prefix: tuple[str, ...] = ()      # a named scope (`BLOCK(...) as NAME`) inside it
     branches: list = field(default_factory=list)  # open `branch`es of this body: (node, span)
+    split: SplitPart | None = None    # the part of a `split` being lowered
+
+
+@dataclass(frozen=True)
+class SplitPart:
+    """One part of a `split`: its index, and the previous part's result (`add_previous`)."""
+
+    part: int
+    parts: int
+    previous: str | None
+    span: Span
 
 
 @dataclass
@@ -192,12 +211,24 @@ class Lowering:
             raise fail("E601", f"the network has more than {self.limits.max_layers:,} layers",
                        call.span, raise_hint("max_layers"))
         namer = self.namers[".".join((ctx.scope, *ctx.prefix)) if ctx.scope else ".".join(ctx.prefix)]
+        listed = None
         if call.alias is not None and "." in call.alias:
-            check_path_alias(call, ctx)
-        local = namer.take(label, call.alias, call.alias_span or call.span)
-        if not ctx.scope and not ctx.prefix:
-            self.paths.add(local, call.alias_span or call.span)
-        path = (*ctx.prefix, local)
+            listed = split_alias(call, ctx)
+            if listed is None:
+                check_path_alias(call, ctx)
+        if listed is not None:   # `as convs.{i}` in a split: the part's entry of a module list
+            head, index = listed
+            key = f"{ctx.scope}.{head}"
+            if key not in self.namers:
+                namer.claim(head, call.alias_span)
+                self.namers[key] = Namer()
+            self.namers[key].claim(index, call.alias_span)
+            path = (head, index)
+        else:
+            local = namer.take(label, call.alias, call.alias_span or call.span)
+            if not ctx.scope and not ctx.prefix:
+                self.paths.add(local, call.alias_span or call.span)
+            path = (*ctx.prefix, local)
         name = ".".join((ctx.scope, *path)) if ctx.scope else ".".join(path)
         block = ctx.block
         # The attributes were checked by the op's `from_call`, so the node is built

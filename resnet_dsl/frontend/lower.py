@@ -22,13 +22,14 @@ from resnet_dsl.frontend.context import ABORTING, Abort, Ctx, Lowering, SilentSk
 from resnet_dsl.frontend.evaluate import Env, Poisoned, evaluate, fail, show
 from resnet_dsl.frontend.signatures import LAYERS
 from resnet_dsl.frontend.source import Program
+from resnet_dsl.frontend.splits import lower_split
 from resnet_dsl.frontend.stages import lower_stage
 from resnet_dsl.ir import nodes as ir
 from resnet_dsl.ir.graph import Network
 from resnet_dsl.ir.shortcuts import POLICIES  # noqa: F401  (the language's policy words)
 from resnet_dsl.limits import Limits, raise_hint
 
-MARKERS = ("fork", "add", "branch", "mul")
+MARKERS = ("fork", "add", "branch", "mul", "add_previous")
 SYNONYMS = layers.SYNONYMS
 has_add = blocks.has_add
 
@@ -206,6 +207,8 @@ class _Lowerer:
             self._section(stmt, ctx)
         elif isinstance(stmt, ast.Stage):
             lower_stage(self.lw, stmt, ctx)
+        elif isinstance(stmt, ast.Split):
+            lower_split(self.lw, stmt, ctx)
         elif isinstance(stmt, ast.Call):
             self._call(stmt, ctx)
         else:  # pragma: no cover - the parser makes no other statements

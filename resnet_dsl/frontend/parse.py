@@ -288,7 +288,7 @@ _WORDS = {
 
 _VALUE_START = frozenset({"INT", "FLOAT", "NAME", "LPAR", "CALL_OPEN", "ADD_OP", "TRUE", "FALSE",
                           "NOT", "DIMS", "GLOBAL"})
-_STATEMENT_START = frozenset({"LET", "REQUIRE", "IF", "INPUT", "STEM", "HEAD", "STAGE", "NAME",
+_STATEMENT_START = frozenset({"LET", "REQUIRE", "IF", "INPUT", "STEM", "HEAD", "STAGE", "SPLIT", "NAME",
                               "CALL_OPEN"})
 
 
@@ -399,7 +399,7 @@ def _pitfall(token: Token | None, at_end: bool, expected: list[str], text: str, 
             or (token.line, token.column) <= (closed[1].line, closed[1].column):
         return None
     opened, brace, keyword, name = closed
-    in_body = token.type in ("LET", "REQUIRE", "IF", "ELSE", "INPUT", "STEM", "HEAD", "STAGE",
+    in_body = token.type in ("LET", "REQUIRE", "IF", "ELSE", "INPUT", "STEM", "HEAD", "STAGE", "SPLIT",
                              "RBRACE", "SEMICOLON") \
         or (token.type in ("NAME", "CALL_OPEN") and token.column > layout.indent.get(opened.line, 1))
     if not in_body:
@@ -596,6 +596,9 @@ class _ToAst(Transformer):
             other = (other,)
         return ast.If(cond, tuple(then), tuple(other) if other is not None else None,
                       _span(self.file, meta))
+
+    def split_stmt(self, meta, children):
+        return ast.Split(children[0], tuple(children[1]), _span(self.file, meta))
 
     def input_stmt(self, meta, children):
         return ast.Input(children[0], _span(self.file, meta))

@@ -148,6 +148,9 @@ def _body_names(stmts, out: set[str]) -> None:
             _expr_names(stmt.condition, out)
             _body_names(stmt.then, out)
             _body_names(stmt.otherwise or (), out)
+        elif isinstance(stmt, ast.Split):
+            _expr_names(stmt.parts, out)
+            _body_names(stmt.body, out)
         elif isinstance(stmt, ast.Call):
             for a in stmt.args:
                 _expr_names(a, out)

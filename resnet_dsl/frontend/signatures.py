@@ -19,11 +19,13 @@ __all__ = ["ACTIVATIONS", "GLOBAL", "LAYERS", "REQUIRED", "GlobalFlag", "Param",
 LAYERS: dict[str, tuple[Param, ...]] = {
     **{word: params for word, (_, params) in layer_words().items() if word not in ("add", "mul")},
     # The markers close the table: `fork` and `branch` make no node; `add` and `mul` make
-    # the joins (the residual addition; a side branch's gate multiply).
+    # the joins (the residual addition; a side branch's gate multiply); `add_previous`, in
+    # a `split`, adds the previous part's result.
     "fork": (),
     "add": layer_words()["add"][1],
     "branch": (),
     "mul": (),
+    "add_previous": (),
 }
 """Every built-in layer word -> its parameters, in positional order. The words and
 their signatures are the node classes' own (`ir/nodes.py`, `words`)."""

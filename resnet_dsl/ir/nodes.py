@@ -733,6 +733,70 @@ class LayerScale(NodeBase):
         return "layer_scale"
 
 
+def _channel_groups(node: NodeBase, shape: Shape, what: str) -> int:
+    c = shape[0]
+    if c % node.groups:  # type: ignore[attr-defined]
+        raise ShapeError(node_error(
+            node, "E303", f"{what} splits the channels into {node.groups} groups, but {c} "  # type: ignore[attr-defined]
+            f"channels do not divide by {node.groups}",  # type: ignore[attr-defined]
+            "the layer before it must make a multiple of the groups"))
+    return c // node.groups  # type: ignore[attr-defined]
+
+
+class GroupSoftmax(NodeBase):
+    """Softmax across branches stacked along the channels: the C channels are `groups`
+    groups of C / groups, and each position's `groups` values (one per group) are
+    normalised to sum to 1 (SK's and ResNeSt's attention over paths, radix 2+; timm's
+    RadixSoftmax with cardinality 1, SelectiveKernelAttn)."""
+
+    op: Literal["group_softmax"] = "group_softmax"
+    words: ClassVar = {"softmax": (Param("groups", "int", REQUIRED, True,
+                                         "how many branches the channels stack (2 or more)"),)}
+    starts_line: ClassVar[bool] = False
+    groups: int
+
+    @classmethod
+    def from_call(cls, word, call):
+        if call.value["groups"] < 2:
+            raise call.fail("E203", f"softmax across {call.value['groups']} branch: it needs 2 "
+                            "or more (a single gate is `sigmoid`)", "groups")
+        call.limit(call.value["groups"], "max_channels", "groups", "groups")
+        return cls, {"groups": call.value["groups"]}
+
+    def infer(self, shapes):
+        _channel_groups(self, shapes[0], "`softmax`")
+        return shapes[0]
+
+    cost = _free
+
+    def describe(self, in_channels=None):
+        return f"softmax across {self.groups}"
+
+
+class GroupSum(NodeBase):
+    """The sum of branches stacked along the channels: `groups` groups of C / groups
+    channels, added up (SK's and ResNeSt's sum over paths): C / groups channels out."""
+
+    op: Literal["group_sum"] = "group_sum"
+    words: ClassVar = {"group_sum": (Param("groups", "int", REQUIRED, True,
+                                           "how many branches the channels stack"),)}
+    groups: int
+
+    @classmethod
+    def from_call(cls, word, call):
+        call.positive("groups")
+        call.limit(call.value["groups"], "max_channels", "groups", "groups")
+        return cls, {"groups": call.value["groups"]}
+
+    def infer(self, shapes):
+        return (_channel_groups(self, shapes[0], "`group_sum`"), *shapes[0][1:])
+
+    cost = _free
+
+    def describe(self, in_channels=None):
+        return f"sum of {self.groups}"
+
+
 # -- joins: nodes with several inputs ----------------------------------------------------
 
 class Add(NodeBase):
@@ -787,6 +851,56 @@ class Mul(NodeBase):
         return "mul"
 
 
+class Slice(NodeBase):
+    """Part `part` of `parts` equal parts of a value's channels (made by `split`)."""
+
+    op: Literal["slice"] = "slice"
+    part: int
+    parts: int
+
+    def infer(self, shapes):
+        c, h, w = _spatial(self, shapes[0], "`split`")
+        if c % self.parts:
+            fits = [d for d in range(2, min(c, 64) + 1) if c % d == 0][:4]
+            raise ShapeError(node_error(
+                self, "E303", f"`split {self.parts}` needs channels that divide into "
+                f"{self.parts} equal parts, got {c}",
+                ("split " + " or ".join(map(str, fits)) + " would fit") if fits else None))
+        return (c // self.parts, h, w)
+
+    cost = _free
+
+    @property
+    def channels(self) -> tuple[int, int]:
+        """(start, stop) of its channels in the input."""
+        width = self.shape[0] if self.shape else 0
+        return self.part * width, (self.part + 1) * width
+
+    def describe(self, in_channels=None):
+        return f"part {self.part + 1}/{self.parts}"
+
+
+class Sum(NodeBase):
+    """The sum of two values of one shape (`add_previous` in a `split`: Res2Net's
+    hierarchical connection, a part plus the previous part's result)."""
+
+    op: Literal["sum"] = "sum"
+    arity: ClassVar[int | None] = 2
+
+    def infer(self, shapes):
+        a, b = shapes
+        if a != b:
+            raise ShapeError(node_error(
+                self, "E305", f"`add_previous` adds the previous part's {format_shape(b)} to "
+                f"{format_shape(a)}", "the parts must keep one shape up to `add_previous`"))
+        return a
+
+    cost = _free
+
+    def describe(self, in_channels=None):
+        return "add previous"
+
+
 class Concat(NodeBase):
     """Channel concatenation of two or more CxHxW maps of equal H and W, in input order."""
 
@@ -830,8 +944,8 @@ class ZeroPad(NodeBase):
 
 Node = Annotated[
     InputNode | Conv | BatchNorm | Activation | Pool | GlobalPool | Dropout | DropPath | Identity
-    | Flatten | Linear | Blur | ChannelConv | GroupNorm | Pad | LayerNorm | LayerScale | Add | Mul
-    | Concat | ZeroPad,
+    | Flatten | Linear | Blur | ChannelConv | GroupNorm | Pad | LayerNorm | LayerScale | GroupSoftmax
+    | GroupSum | Add | Mul | Slice | Sum | Concat | ZeroPad,
     Field(discriminator="op"),
 ]
 

@@ -323,7 +323,7 @@ def _walk(stmts: tuple[ast.Stmt, ...]):
         if isinstance(s, ast.If):
             yield from _walk(s.then)
             yield from _walk(s.otherwise or ())
-        elif isinstance(s, ast.Section):
+        elif isinstance(s, (ast.Section, ast.Split)):
             yield from _walk(s.body)
 
 

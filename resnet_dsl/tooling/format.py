@@ -191,6 +191,14 @@ class _Printer:
         if isinstance(stmt, ast.If):
             self.if_chain(stmt, depth)
             return
+        if isinstance(stmt, ast.Split):
+            brace = self.source.find("{", _end(stmt.parts.span))
+            self.emit(depth, f"split {self.expr(stmt.parts)} {{", _start(stmt.span), _next(brace),
+                      opens=True)
+            self.body(stmt.body, depth + 1)
+            close = (stmt.span.end_line, stmt.span.end_column - 1)
+            self.emit(depth, "}", close, _end(stmt.span), closes=True)
+            return
         if isinstance(stmt, ast.Section):
             brace = self.source.find("{", _start(stmt.span))
             self.emit(depth, f"{stmt.kind} {{", _start(stmt.span), _next(brace), opens=True)

@@ -15,7 +15,7 @@ from resnet_dsl.ir.shortcuts import POLICIES as _POLICIES
 
 # Reserved words of grammar/rnet.lark (`frontend.parse.keywords()`), by role.
 DECLARATIONS = ("block", "import", "network")
-STATEMENTS = ("as", "else", "head", "if", "input", "let", "require", "stage", "stem")
+STATEMENTS = ("as", "else", "head", "if", "input", "let", "require", "split", "stage", "stem")
 OPERATOR_WORDS = ("and", "not", "or", "x")
 CONSTANTS = ("false", "global", "true")
 
@@ -27,8 +27,8 @@ LAYERS = tuple(_LAYERS)
 # Blocks the prelude (`frontend/prelude.rnet`) defines.
 BLOCKS = ("basic", "bottleneck", "conv_bn_act", "conv_head", "conv_mlp", "convnext_block",
           "convnext_down", "deep_stem", "eca", "eca_bottleneck", "fc_head", "preact_basic",
-          "preact_bottleneck", "preact_bottleneck_v2", "regnet_bottleneck", "se",
-          "se_bottleneck", "wide_basic")
+          "preact_bottleneck", "preact_bottleneck_v2", "regnet_bottleneck", "res2net_bottleneck",
+          "resnest_bottleneck", "se", "se_bottleneck", "split_attn", "wide_basic")
 
 # Functions of expressions (`frontend.evaluate`).
 FUNCTIONS = ("floor", "log2", "make_divisible", "max", "min", "regnet_depth", "regnet_stages",

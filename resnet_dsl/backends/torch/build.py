@@ -9,13 +9,14 @@ every weight twice. State-dict names are the IR's node names.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 
 import torch
 from torch import nn
 
 from resnet_dsl.backends.torch.init import init_weights
-from resnet_dsl.backends.torch.modules import MODULE, SCALE, SCALE_FLAT, Block, RESERVED_NAMES, RnetModel
+from resnet_dsl.backends.torch.modules import MODULE, SCALE, SCALE_FLAT, SUBMODULE, Block, RESERVED_NAMES, RnetModel
 from resnet_dsl.backends.torch.ops import MODULES, OPS
 from resnet_dsl.backends.torch.plan import (
     BlockPlan, Call, ContainerPlan, LayerPlan, SequentialPlan, StagePlan, make_plan,
@@ -86,7 +87,8 @@ def _item(item: LayerPlan | SequentialPlan | StagePlan | ContainerPlan, factory:
 
 def _child(child: LayerPlan | SequentialPlan, factory: dict) -> nn.Module:
     if isinstance(child, SequentialPlan):
-        return nn.Sequential(OrderedDict((x.name, _layer(x, factory)) for x in child.items))
+        layers = OrderedDict((x.name, _layer(x, factory)) for x in child.items)
+        return nn.ModuleDict(layers) if child.called else nn.Sequential(layers)
     return _layer(child, factory)
 
 
@@ -108,7 +110,10 @@ def _runnable(call: Call) -> tuple:
     args = tuple(a if isinstance(a, str) else _runnable(a) for a in call.args)
     if call.scale:
         return (SCALE if call.scale == "spatial" else SCALE_FLAT, call.target, args)
+    if not call.builtin and "." in call.target:   # a layer of a scope the block calls
+        return (SUBMODULE, tuple(call.target.split(".")), args)
     if not call.builtin:
         return (MODULE, call.target, args)
     builtin = OPS[call.target]
-    return ("builtin", builtin.run_inplace if call.inplace else builtin.run, args)
+    run = builtin.run_inplace if call.inplace else builtin.run
+    return ("builtin", functools.partial(run, **dict(call.attrs)) if call.attrs else run, args)

@@ -187,6 +187,8 @@ def _block_class(name: str, blocks: list[BlockPlan], class_names: set[str]) -> _
             args = [width[a] if isinstance(a, str) else run(a) for a in call.args]
             if call.builtin:
                 return args[0] if call.target != "cat" else _sum_channels(args)
+            if call.target not in children:   # a layer of a scope called one by one
+                return walk(call.target, args[0])
             child = children[call.target]
             channels = args[0]
             if isinstance(child, SequentialPlan):
@@ -376,8 +378,10 @@ class _Emitter:
 
 
 def _named(item) -> bool:
-    """A Sequential whose items have names, not indices: emitted with an OrderedDict."""
-    return isinstance(item, SequentialPlan) and not all(x.name.isdigit() for x in item.items)
+    """A Sequential whose items have names, not indices, or a ModuleDict: emitted with an
+    OrderedDict."""
+    return isinstance(item, SequentialPlan) and (
+        item.called or not all(x.name.isdigit() for x in item.items))
 
 
 def _sequential_source(lead: str, seq: SequentialPlan, exprs: dict) -> list[str]:
@@ -387,7 +391,8 @@ def _sequential_source(lead: str, seq: SequentialPlan, exprs: dict) -> list[str]
         for x in seq.items:
             lines += _statement(lead + INDENT, x, exprs, f"{seq.name}.{x.name}", ",")
         return lines + [f"{lead})"]
-    lines = [f"{lead}self.{seq.name} = nn.Sequential(OrderedDict(["]
+    kind = "nn.ModuleDict" if seq.called else "nn.Sequential"
+    lines = [f"{lead}self.{seq.name} = {kind}(OrderedDict(["]
     for x in seq.items:
         lines += _statement(f'{lead}{INDENT}("{x.name}", ', x, exprs, f"{seq.name}.{x.name}", "),")
     return lines + [f"{lead}]))"]
@@ -427,9 +432,13 @@ def _expr(call: Call | str) -> str:
     args = [_expr(a) for a in call.args]
     if call.scale:
         return f"{args[0]} * self.{call.target}" + (".view(-1, 1, 1)" if call.scale == "spatial" else "")
+    if not call.builtin and "." in call.target:   # a layer of an nn.ModuleDict child
+        scope, _, layer = call.target.partition(".")
+        attr = f".{layer}" if layer.isidentifier() and not keyword.iskeyword(layer) else f'["{layer}"]'
+        return f"self.{scope}{attr}({', '.join(args)})"
     if not call.builtin:
         return f"self.{call.target}({', '.join(args)})"
-    return OPS[call.target].source.format(*args, args=", ".join(args))
+    return OPS[call.target].source.format(*args, args=", ".join(args), **dict(call.attrs))
 
 
 def _statement(lead: str, layer: LayerPlan, exprs: dict[tuple[str, str], str], path: str,

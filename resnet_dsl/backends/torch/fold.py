@@ -33,7 +33,9 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from resnet_dsl.backends.torch.modules import MODULE, Block, DropPath, RnetModel, StdConv2d
+from resnet_dsl.backends.torch.modules import (
+    MODULE, SUBMODULE, Block, DropPath, RnetModel, StdConv2d,
+)
 from resnet_dsl.errors import error
 
 PASSTHROUGH = (nn.Dropout, DropPath, nn.Identity)
@@ -227,9 +229,59 @@ def _entry_bn(module: nn.Module):
 
 # -- Block: its steps, `var = call(args...)` ---------------------------------------------
 
+class _Flat(dict):
+    """A block's modules by call target, the layers of its nn.ModuleDict children (called
+    one by one: `conv2.bn0`) under dotted names; deleting or replacing one changes its
+    parent container."""
+
+    def __init__(self, block: Block) -> None:
+        super().__init__()
+        self.parents: dict[str, tuple[nn.Module, str]] = {}
+
+        def add(prefix: str, container: nn.Module) -> None:
+            for name, module in container._modules.items():
+                key = f"{prefix}{name}"
+                self.parents[key] = (container, name)
+                dict.__setitem__(self, key, module)
+                if isinstance(module, nn.ModuleDict):
+                    add(f"{key}.", module)
+
+        add("", block)
+
+    def __setitem__(self, key: str, module: nn.Module) -> None:
+        parent, name = self.parents[key]
+        parent._modules[name] = module
+        dict.__setitem__(self, key, module)
+
+    def __delitem__(self, key: str) -> None:
+        parent, name = self.parents[key]
+        del parent._modules[name]
+        dict.__delitem__(self, key)
+
+
+def _flatten(call):
+    """A SUBMODULE call as a MODULE call of its dotted name (and back: `_unflatten`)."""
+    if isinstance(call, str):
+        return call
+    how, target, args = call
+    args = tuple(_flatten(a) for a in args)
+    return (MODULE, ".".join(target), args) if how == SUBMODULE else (how, target, args)
+
+
+def _unflatten(call):
+    if isinstance(call, str):
+        return call
+    how, target, args = call
+    args = tuple(_unflatten(a) for a in args)
+    if how == MODULE and "." in target:
+        return (SUBMODULE, tuple(target.split(".")), args)
+    return (how, target, args)
+
+
 def _rewrite_block(block: Block) -> None:
-    modules = block._modules
-    steps = [(var, _drop_passthrough(call, modules, top=True)) for var, call in block._steps]
+    modules = _Flat(block)
+    steps = [(var, _drop_passthrough(_flatten(call), modules, top=True))
+             for var, call in block._steps]
     steps, output = _remove_aliases(steps, block._output, modules)
     uses = _module_uses(steps)
     folded = []
@@ -242,7 +294,7 @@ def _rewrite_block(block: Block) -> None:
         del modules[name]
     if block._last_bn in folded:
         block._last_bn = None
-    block._steps = tuple(steps)
+    block._steps = tuple((var, _unflatten(call)) for var, call in steps)
     block._output = output
 
 

@@ -68,6 +68,11 @@ class Block(nn.Module):
         values = [env[a] if isinstance(a, str) else self._call(a, env) for a in args]
         if how == MODULE:
             return self._modules[target](*values)
+        if how == SUBMODULE:  # (scope, ..., layer): a layer of nn.ModuleDict children
+            module = self._modules[target[0]]
+            for key in target[1:]:
+                module = module[key]
+            return module(*values)
         if how == SCALE:  # a layer scale of a feature map: x * gamma, the block's parameter
             return values[0] * getattr(self, target).view(-1, 1, 1)  # (getattr: fx sees it)
         if how == SCALE_FLAT:
@@ -92,6 +97,9 @@ class Block(nn.Module):
 
 MODULE = "module"
 """The `how` of a step that calls a child module (any other `how` is a builtin)."""
+
+SUBMODULE = "submodule"
+"""The `how` of a step that calls a layer of a child nn.ModuleDict: target (scope, layer)."""
 
 SCALE, SCALE_FLAT = "scale", "scale_flat"
 """The `how` of a step that multiplies a feature map (a flat value) by one of the block's
@@ -135,6 +143,52 @@ class StdConv2d(nn.Conv2d):
         var, mean = torch.var_mean(self.weight, dim=(1, 2, 3), unbiased=False, keepdim=True)
         return self._conv_forward(x, (self.weight - mean) * torch.rsqrt(var + self.eps), self.bias)'''
 """StdConv2d as emitted files define it."""
+
+
+class GroupSoftmax(nn.Module):
+    """Softmax across `groups` branches stacked along the channels (SK, ResNeSt)."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(1, (self.groups, -1)).softmax(1).flatten(1, 2)
+
+
+class GroupSum(nn.Module):
+    """The sum of `groups` branches stacked along the channels (SK, ResNeSt)."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(1, (self.groups, -1)).sum(1)
+
+
+GROUPS_SOURCE = '''\
+class GroupSoftmax(nn.Module):
+    """Softmax across `groups` branches stacked along the channels (SK, ResNeSt)."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(1, (self.groups, -1)).softmax(1).flatten(1, 2)'''
+
+GROUPSUM_SOURCE = '''\
+class GroupSum(nn.Module):
+    """The sum of `groups` branches stacked along the channels (SK, ResNeSt)."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(1, (self.groups, -1)).sum(1)'''
+"""GroupSoftmax and GroupSum as emitted files define them."""
 
 
 class LayerNorm2d(nn.LayerNorm):

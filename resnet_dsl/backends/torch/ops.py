@@ -20,8 +20,9 @@ import torch
 from torch import nn
 
 from resnet_dsl.backends.torch.modules import (
-    BLURPOOL_SOURCE, CHANNELCONV_SOURCE, DROPPATH_SOURCE, LAYERNORM2D_SOURCE, STDCONV_SOURCE,
-    ZEROPAD_SOURCE, BlurPool, ChannelConv, DropPath, LayerNorm2d, StdConv2d, ZeroPad, _ScaleSlot,
+    BLURPOOL_SOURCE, CHANNELCONV_SOURCE, DROPPATH_SOURCE, GROUPS_SOURCE, GROUPSUM_SOURCE,
+    LAYERNORM2D_SOURCE, STDCONV_SOURCE, ZEROPAD_SOURCE, BlurPool, ChannelConv, DropPath,
+    GroupSoftmax, GroupSum, LayerNorm2d, StdConv2d, ZeroPad, _ScaleSlot,
 )
 from resnet_dsl.ir import nodes as ir
 
@@ -50,6 +51,8 @@ class Builtin:
     run_inplace: Callable[..., torch.Tensor] | None = None   # `a += b`
     source_inplace: str | None = None
     fresh: bool = True
+    attrs: Callable[[ir.NodeBase], dict] | None = None   # keyword arguments from the node
+    # (`run(x, start=0, stop=26)`, `{0}[:, {start}:{stop}]`)
 
 
 def _conv(node: ir.Conv, shape, inplace) -> tuple[str, Args]:
@@ -105,6 +108,10 @@ def _cat(*xs: torch.Tensor) -> torch.Tensor:
     return torch.cat(xs, 1)
 
 
+def _slice(x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    return x[:, start:stop]   # a view, as torch.split's parts
+
+
 OPS: dict[str, Layer | Builtin] = {
     "conv": Layer(_conv, fresh=True),
     "bn": Layer(_bn, fresh=True),
@@ -131,9 +138,15 @@ OPS: dict[str, Layer | Builtin] = {
     "layernorm": Layer(_layernorm, fresh=True),
     "layer_scale": Layer(lambda node, shape, inplace: ("LayerScale", (
         ("channels", shape[0]), ("init", node.init))), fresh=True),  # a parameter: modules.py
+    "group_softmax": Layer(lambda node, shape, inplace: ("GroupSoftmax", (("groups", node.groups),))),
+    "group_sum": Layer(lambda node, shape, inplace: ("GroupSum", (("groups", node.groups),)),
+                       fresh=True),
     "add": Builtin(operator.add, "{0} + {1}", operator.iadd, "{0} += {1}"),
     "mul": Builtin(operator.mul, "{0} * {1}"),
     "cat": Builtin(_cat, "torch.cat([{args}], 1)"),
+    "slice": Builtin(_slice, "{0}[:, {start}:{stop}]", fresh=False,
+                     attrs=lambda node: dict(zip(("start", "stop"), node.channels))),
+    "sum": Builtin(operator.add, "{0} + {1}"),
 }
 """IR op -> its PyTorch form. `input` is the forward's argument, not an op to compute."""
 
@@ -195,7 +208,9 @@ MODULES: dict[str, Module] = {
     "LayerNorm": Module(nn.LayerNorm, {"eps": 1e-5}, 1, None, True, _reset),
     "LayerNorm2d": Module(LayerNorm2d, {"eps": 1e-5}, 1, None, True, _reset,
                           source=LAYERNORM2D_SOURCE),
-    "LayerScale": Module(_ScaleSlot),  # the block's own parameter (build.py, emit.py)
+    "LayerScale": Module(_ScaleSlot),
+    "GroupSoftmax": Module(GroupSoftmax, positional=1, source=GROUPS_SOURCE),
+    "GroupSum": Module(GroupSum, positional=1, source=GROUPSUM_SOURCE),  # the block's own parameter (build.py, emit.py)
     "ZeroPad": Module(ZeroPad, output="out_channels", source=ZEROPAD_SOURCE),
     "DropPath": Module(DropPath, source=DROPPATH_SOURCE),
     "BlurPool": Module(BlurPool, {"size": 3, "stride": 2}, 1, None, True, _reset,

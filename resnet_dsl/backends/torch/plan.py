@@ -52,6 +52,9 @@ class SequentialPlan:
     name: str                              # attribute in the block: "downsample"
     node: str                              # its full name: "layer1.0.downsample"
     items: tuple[LayerPlan, ...]
+    called: bool = False                   # not a chain: an nn.ModuleDict whose layers the
+                                           # block calls one by one (timm's SplitAttn
+                                           # `conv2.conv`, `conv2.fc1`; Res2Net's `convs.0`)
 
 
 Child = LayerPlan | SequentialPlan
@@ -65,6 +68,7 @@ class Call:
     builtin: bool
     args: tuple[str | Call, ...]           # variables, or calls written inline
     inplace: bool = False                  # `args[0] += args[1]` (torchvision's `out += ...`)
+    attrs: tuple[tuple[str, Value], ...] = ()   # a builtin's keyword arguments (slice: start, stop)
     scale: str = ""                        # a layer scale, the block's own parameter:
                                            # "spatial" (x * gamma.view(-1, 1, 1)) or "flat"
 
@@ -266,7 +270,7 @@ def _block(net: Network, info: BlockInfo, members: list[ir.NodeBase],
     inside = {n.name for n in members}
     output = _scope_output(members, inside, consumers, info.name)
     units = _units(net, info, members, inside, consumers)
-    children = tuple(u.child for u in units if u.child is not None)
+    children = _children(units, info.name)
     if all(u.child is not None and u.op != "layer_scale" for u in units) \
             and _is_chain(units, info.input):
         return BlockPlan(children=children, **common), output
@@ -339,10 +343,16 @@ def _units(net: Network, info: BlockInfo, members: list[ir.NodeBase], inside: se
             if node.path[0] in order:
                 continue
             nodes = groups[node.path[0]]
+            order[node.path[0]] = len(units)
+            if not _chained(nodes):   # each layer called by the block: `self.conv2.fc1(...)`
+                for n in nodes:
+                    _own_scale(n)
+                    layer = _layer(net, n, f"{n.path[0]}.{n.path[1]}", consumers)
+                    units.append(_Unit(layer, n.op, n.name, list(n.inputs), [n]))
+                continue
             child = _sequential(net, info.name, node.path[0], nodes, consumers)
             value = _scope_output(nodes, {n.name for n in nodes}, consumers, child.node)
             unit = _Unit(child, nodes[0].op, value, list(nodes[0].inputs), nodes)
-            order[node.path[0]] = len(units)
         elif isinstance(entry, Builtin):
             unit = _Unit(None, node.op, node.name, list(node.inputs), [node])
         else:
@@ -366,6 +376,31 @@ def _own_scale(node: ir.NodeBase) -> None:
             "E307", "`layer_scale` belongs in a block's own layers (its parameter is the "
             "block's, as timm's `gamma`)", node.span,
             "move it into the residual block, outside named scopes"), node.trace))
+
+
+def _chained(nodes: list[ir.NodeBase]) -> bool:
+    return all(b.inputs == [a.name] for a, b in zip(nodes, nodes[1:])) and len(nodes[0].inputs) == 1
+
+
+def _children(units: list[_Unit], block: str) -> tuple[Child, ...]:
+    """The block's modules in IR order; the layers of a scope it calls one by one
+    (`conv2.conv`, `conv2.fc1`) gathered into one nn.ModuleDict child (`conv2`)."""
+    out: list[Child] = []
+    called: dict[str, list[LayerPlan]] = {}
+    for u in units:
+        child = u.child
+        if child is None:
+            continue
+        if isinstance(child, LayerPlan) and "." in child.name:
+            head, _, local = child.name.partition(".")
+            if head not in called:
+                called[head] = []
+                out.append(SequentialPlan(head, f"{block}.{head}", (), called=True))
+            called[head].append(replace(child, name=local))
+            continue
+        out.append(child)
+    return tuple(replace(c, items=tuple(called[c.name])) if isinstance(c, SequentialPlan)
+                 and c.called else c for c in out)
 
 
 def _sequential(net: Network, scope: str, key: str, nodes: list[ir.NodeBase],
@@ -406,7 +441,9 @@ def _call(net: Network, u: _Unit, args: tuple, consumers: dict[str, list[str]],
         entry = OPS.get(first.op)
         inplace = (first.name in inside and first.name not in pre and isinstance(entry, Layer)
                    and entry.fresh and consumers[first.name] == [node.name])
-    return Call(node.op, True, args, inplace)
+    attrs = tuple(entry.attrs(node).items()) if isinstance(entry := OPS[node.op], Builtin) \
+        and entry.attrs else ()
+    return Call(node.op, True, args, inplace, attrs)
 
 
 def _scope_output(nodes: list[ir.NodeBase], inside: set[str], consumers: dict[str, list[str]],
