@@ -40,6 +40,7 @@ MODELS = {
     "resnest14d": (10_611_688, 2_749_405_184, 224),
     "res2net50_26w_4s": (25_699_120, 4_255_166_464, 224),
     "res2next50": (24_671_464, 4_172_677_120, 224),
+    "skresnet18": (11_958_056, 1_814_337_536, 224),
 }
 DOWNSAMPLE_FIRST = {"resnetv2_50", "resnetv2_50x1_bit", "resnetv2_50d_gn"}
 """timm's PreActBottleneck registers `downsample` before `norm1`; rnetc keeps a block's
@@ -110,6 +111,7 @@ def test_timm_weights_load_strictly_and_outputs_agree(name, timm_models):
                                        ("convnext_atto", "ConvnextAtto"),
                                        ("resnest14d", "Resnest14d"),
                                        ("res2net50_26w_4s", "Res2net50_26w_4s"),
+                                       ("skresnet18", "Skresnet18"),
                                        ("resnetv2_50x1_bit", "Resnetv2_50x1Bit")])
 def test_emitted_source_of_a_zoo_spec_loads_timm_weights(name, cls, timm_models):
     reference = _timm(name, timm_models)

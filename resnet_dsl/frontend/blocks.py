@@ -13,7 +13,9 @@ from dataclasses import replace
 
 from resnet_dsl.errors import Diagnostic, Note, RnetError
 from resnet_dsl.frontend import ast, replay
-from resnet_dsl.frontend.context import BlockState, Ctx, Lowering, Namer, check_path_alias
+from resnet_dsl.frontend.context import (
+    BlockState, Ctx, Lowering, Namer, check_path_alias, split_alias,
+)
 from resnet_dsl.frontend.evaluate import Env, evaluate, fail
 from resnet_dsl.frontend.layers import call_values
 from resnet_dsl.frontend.signatures import Arg, Kwarg, bind_block
@@ -118,16 +120,27 @@ def call_inline(lw: Lowering, call: ast.Call, ctx: Ctx) -> None:
     env = bind(lw, ref, args, kwargs, call, ctx)
     prefix = ctx.prefix
     if call.alias is not None:  # its layers live under the name, numbered like nn.Sequential
-        if ctx.prefix:
-            raise fail("E207", "a named block call inside another one: scopes nest one deep",
+        if ctx.prefix and ctx.kind != "block":
+            raise fail("E207", "a named block call inside another one at a network's top "
+                       "level: name the outer call with a module path instead",
                        call.alias_span, f"call `{call.name}` without `as`, or name its layers")
-        parent = ctx.scope
-        check_path_alias(call, ctx)
-        lw.namers[parent].claim(call.alias, call.alias_span)
-        if not parent:
-            lw.paths.add(call.alias, call.alias_span)
-        lw.namers[f"{parent}.{call.alias}" if parent else call.alias] = Namer(sequential=True)
-        prefix = (call.alias,)
+        parent = ".".join((ctx.scope, *ctx.prefix)) if ctx.scope else ".".join(ctx.prefix)
+        listed = split_alias(call, ctx)
+        if listed is not None:   # `as paths.{i}` in a split: entry `part` of a module list
+            head, index = listed
+            if f"{parent}.{head}" not in lw.namers:
+                lw.namers[parent].claim(head, call.alias_span)
+                lw.namers[f"{parent}.{head}"] = Namer()
+            lw.namers[f"{parent}.{head}"].claim(index, call.alias_span)
+            lw.namers[f"{parent}.{head}.{index}"] = Namer(sequential=True)
+            prefix = (*ctx.prefix, head, index)
+        else:
+            check_path_alias(call, ctx)
+            lw.namers[parent].claim(call.alias, call.alias_span)
+            if not parent:
+                lw.paths.add(call.alias, call.alias_span)
+            lw.namers[f"{parent}.{call.alias}" if parent else call.alias] = Namer(sequential=True)
+            prefix = (*ctx.prefix, call.alias)
     inner = replace(ctx, file=ref.file, env=env, trace=ctx.trace + (call.span,),
                     calls=ctx.calls + (definition.name,), depth=ctx.depth + 1, prefix=prefix,
                     branches=[])

@@ -117,7 +117,7 @@ class ModulePaths:
 def split_alias(call: ast.Call, ctx: Ctx) -> tuple[str, str] | None:
     """`as convs.{i}` (or `{n}`, 1-based) in a `split`'s body: (list name, this part's key)."""
     head, _, last = call.alias.partition(".")  # type: ignore[union-attr]
-    if ctx.split is None or ctx.prefix or last not in ("{i}", "{n}"):
+    if ctx.split is None or last not in ("{i}", "{n}"):
         return None
     return head, str(ctx.split.part + (last == "{n}"))
 
@@ -218,12 +218,12 @@ class Lowering:
                 check_path_alias(call, ctx)
         if listed is not None:   # `as convs.{i}` in a split: the part's entry of a module list
             head, index = listed
-            key = f"{ctx.scope}.{head}"
+            key = ".".join((ctx.scope, *ctx.prefix, head))
             if key not in self.namers:
                 namer.claim(head, call.alias_span)
                 self.namers[key] = Namer()
             self.namers[key].claim(index, call.alias_span)
-            path = (head, index)
+            path = (*ctx.prefix, head, index)
         else:
             local = namer.take(label, call.alias, call.alias_span or call.span)
             if not ctx.scope and not ctx.prefix:

@@ -29,9 +29,9 @@ def lower_split(lw: Lowering, stmt: ast.Split, ctx: Ctx) -> None:
     if ctx.kind != "block" or ctx.block is None:
         raise fail("E307", "`split` belongs in a stage's blocks", stmt.span,
                    "call the block that holds it from a `stage`")
-    if ctx.prefix or ctx.split is not None:
-        raise fail("E307", "`split` inside a named scope or another `split`", stmt.span,
-                   "write it in the block's own body")
+    if ctx.split is not None:
+        raise fail("E307", "`split` inside another `split`", stmt.span,
+                   "splits do not nest: split once, into more parts")
     if ctx.branches:
         raise fail("E306", "`split` inside an open side branch", stmt.span,
                    "join the branch with `mul` first")

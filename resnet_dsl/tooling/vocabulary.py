@@ -28,7 +28,8 @@ LAYERS = tuple(_LAYERS)
 BLOCKS = ("basic", "bottleneck", "conv_bn_act", "conv_head", "conv_mlp", "convnext_block",
           "convnext_down", "deep_stem", "eca", "eca_bottleneck", "fc_head", "preact_basic",
           "preact_bottleneck", "preact_bottleneck_v2", "regnet_bottleneck", "res2net_bottleneck",
-          "resnest_bottleneck", "se", "se_bottleneck", "split_attn", "wide_basic")
+          "resnest_bottleneck", "se", "se_bottleneck", "selective_kernel", "sk_attn", "sk_basic",
+          "split_attn", "wide_basic")
 
 # Functions of expressions (`frontend.evaluate`).
 FUNCTIONS = ("floor", "log2", "make_divisible", "max", "min", "regnet_depth", "regnet_stages",

@@ -87,7 +87,7 @@ def _item(item: LayerPlan | SequentialPlan | StagePlan | ContainerPlan, factory:
 
 def _child(child: LayerPlan | SequentialPlan, factory: dict) -> nn.Module:
     if isinstance(child, SequentialPlan):
-        layers = OrderedDict((x.name, _layer(x, factory)) for x in child.items)
+        layers = OrderedDict((x.name, _child(x, factory)) for x in child.items)
         return nn.ModuleDict(layers) if child.called else nn.Sequential(layers)
     return _layer(child, factory)
 

@@ -68,7 +68,7 @@ def _structure(block: BlockPlan) -> tuple:
         return (x.name, x.module, tuple(a for a in x.args if isinstance(a[1], bool)))
 
     def child(c) -> tuple:
-        return (c.name, tuple(map(layer, c.items))) if isinstance(c, SequentialPlan) else layer(c)
+        return (c.name, tuple(map(child, c.items))) if isinstance(c, SequentialPlan) else layer(c)
 
     return (block.definition, block.residual, block.in_channels is None,
             tuple(map(child, block.children)), block.steps, block.output, block.shortcut_kind,
@@ -78,11 +78,16 @@ def _structure(block: BlockPlan) -> tuple:
 def _paths(block: BlockPlan) -> list[tuple[str, LayerPlan]]:
     """The block's layers as (attribute path, layer) in IR order: `conv1`, `downsample.0`."""
     out = []
-    for child in block.children:
+
+    def walk(child, prefix: str) -> None:
         if isinstance(child, SequentialPlan):
-            out += [(f"{child.name}.{x.name}", x) for x in child.items]
+            for x in child.items:
+                walk(x, f"{prefix}{child.name}.")
         else:
-            out.append((child.name, child))
+            out.append((f"{prefix}{child.name}", child))
+
+    for child in block.children:
+        walk(child, "")
     return out
 
 
@@ -391,11 +396,21 @@ def _sequential_source(lead: str, seq: SequentialPlan, exprs: dict) -> list[str]
         for x in seq.items:
             lines += _statement(lead + INDENT, x, exprs, f"{seq.name}.{x.name}", ",")
         return lines + [f"{lead})"]
+    return _dict_source(f"{lead}self.{seq.name} = ", lead, seq, exprs, seq.name, "")
+
+
+def _dict_source(head: str, indent: str, seq: SequentialPlan, exprs: dict, path: str,
+                 tail: str) -> list[str]:
+    """A named nn.Sequential or an nn.ModuleDict (nested for scopes in scopes) after `head`."""
     kind = "nn.ModuleDict" if seq.called else "nn.Sequential"
-    lines = [f"{lead}self.{seq.name} = {kind}(OrderedDict(["]
+    lines = [f"{head}{kind}(OrderedDict(["]
     for x in seq.items:
-        lines += _statement(f'{lead}{INDENT}("{x.name}", ', x, exprs, f"{seq.name}.{x.name}", "),")
-    return lines + [f"{lead}]))"]
+        item = f'{indent}{INDENT}("{x.name}", '
+        if isinstance(x, SequentialPlan):
+            lines += _dict_source(item, indent + INDENT, x, exprs, f"{path}.{x.name}", "),")
+        else:
+            lines += _statement(item, x, exprs, f"{path}.{x.name}", "),")
+    return lines + [f"{indent}])){tail}"]
 
 
 def _sequential_expr(lead: str, indent: str, seq: SequentialPlan, tail: str) -> list[str]:
@@ -432,10 +447,11 @@ def _expr(call: Call | str) -> str:
     args = [_expr(a) for a in call.args]
     if call.scale:
         return f"{args[0]} * self.{call.target}" + (".view(-1, 1, 1)" if call.scale == "spatial" else "")
-    if not call.builtin and "." in call.target:   # a layer of an nn.ModuleDict child
-        scope, _, layer = call.target.partition(".")
-        attr = f".{layer}" if layer.isidentifier() and not keyword.iskeyword(layer) else f'["{layer}"]'
-        return f"self.{scope}{attr}({', '.join(args)})"
+    if not call.builtin and "." in call.target:   # a layer of nn.ModuleDict children
+        scope, *keys = call.target.split(".")
+        attrs = "".join(f".{k}" if k.isidentifier() and not keyword.iskeyword(k) else f'["{k}"]'
+                        for k in keys)
+        return f"self.{scope}{attrs}({', '.join(args)})"
     if not call.builtin:
         return f"self.{call.target}({', '.join(args)})"
     return OPS[call.target].source.format(*args, args=", ".join(args), **dict(call.attrs))

@@ -51,7 +51,7 @@ class SequentialPlan:
 
     name: str                              # attribute in the block: "downsample"
     node: str                              # its full name: "layer1.0.downsample"
-    items: tuple[LayerPlan, ...]
+    items: tuple[LayerPlan | SequentialPlan, ...]   # scopes only in a `called` one
     called: bool = False                   # not a chain: an nn.ModuleDict whose layers the
                                            # block calls one by one (timm's SplitAttn
                                            # `conv2.conv`, `conv2.fc1`; Res2Net's `convs.0`)
@@ -108,8 +108,16 @@ class BlockPlan:
     def layers(self) -> tuple[LayerPlan, ...]:
         """Every layer, sub-scopes' items included, in IR order."""
         out: list[LayerPlan] = []
+
+        def walk(child) -> None:
+            if isinstance(child, SequentialPlan):
+                for item in child.items:
+                    walk(item)
+            else:
+                out.append(child)
+
         for child in self.children:
-            out.extend(child.items if isinstance(child, SequentialPlan) else (child,))
+            walk(child)
         return tuple(out)
 
 
@@ -331,25 +339,31 @@ def _units(net: Network, info: BlockInfo, members: list[ir.NodeBase], inside: se
     """The block's calls in IR order: each top-level layer, each sub-scope, each builtin."""
     groups: dict[str, list[ir.NodeBase]] = {}
     for node in members:
-        _check(len(node.path) in (1, 2), f"{node.name}: module path {node.path}")
-        if len(node.path) == 2:
+        _check(len(node.path) >= 1, f"{node.name}: module path {node.path}")
+        if len(node.path) >= 2:
             groups.setdefault(node.path[0], []).append(node)
+    # A scope is an nn.Sequential where it is a chain of layers one deep; any other (a
+    # side branch inside it, a split, scopes in it) is called layer by layer.
+    called = {key for key, nodes in groups.items() if not _chained(nodes) or any(
+        len(n.path) > 2 or isinstance(OPS.get(n.op), Builtin) for n in nodes)}
     units: list[_Unit] = []
     order: dict[str, int] = {}
     for node in members:
         entry = OPS.get(node.op)
         _check(entry is not None, f"{node.name}: the torch backend has no entry for {node.op}")
+        if len(node.path) >= 2 and node.path[0] in called:
+            if isinstance(entry, Builtin):
+                units.append(_Unit(None, node.op, node.name, list(node.inputs), [node]))
+                continue
+            _own_scale(node)   # each layer called by the block: `self.conv2.fc1(...)`
+            layer = _layer(net, node, ".".join(node.path), consumers)
+            units.append(_Unit(layer, node.op, node.name, list(node.inputs), [node]))
+            continue
         if len(node.path) == 2:
             if node.path[0] in order:
                 continue
             nodes = groups[node.path[0]]
             order[node.path[0]] = len(units)
-            if not _chained(nodes):   # each layer called by the block: `self.conv2.fc1(...)`
-                for n in nodes:
-                    _own_scale(n)
-                    layer = _layer(net, n, f"{n.path[0]}.{n.path[1]}", consumers)
-                    units.append(_Unit(layer, n.op, n.name, list(n.inputs), [n]))
-                continue
             child = _sequential(net, info.name, node.path[0], nodes, consumers)
             value = _scope_output(nodes, {n.name for n in nodes}, consumers, child.node)
             unit = _Unit(child, nodes[0].op, value, list(nodes[0].inputs), nodes)
@@ -384,23 +398,30 @@ def _chained(nodes: list[ir.NodeBase]) -> bool:
 
 def _children(units: list[_Unit], block: str) -> tuple[Child, ...]:
     """The block's modules in IR order; the layers of a scope it calls one by one
-    (`conv2.conv`, `conv2.fc1`) gathered into one nn.ModuleDict child (`conv2`)."""
-    out: list[Child] = []
-    called: dict[str, list[LayerPlan]] = {}
+    (`conv2.conv`, `conv2.fc1`; `conv1.paths.0.conv`) gathered into nn.ModuleDict
+    children, nested as their paths (`conv2`; `conv1` > `paths` > `0`)."""
+    tree: dict = {}   # name -> LayerPlan, or a dict for a scope
     for u in units:
         child = u.child
         if child is None:
             continue
-        if isinstance(child, LayerPlan) and "." in child.name:
-            head, _, local = child.name.partition(".")
-            if head not in called:
-                called[head] = []
-                out.append(SequentialPlan(head, f"{block}.{head}", (), called=True))
-            called[head].append(replace(child, name=local))
-            continue
-        out.append(child)
-    return tuple(replace(c, items=tuple(called[c.name])) if isinstance(c, SequentialPlan)
-                 and c.called else c for c in out)
+        parts = child.name.split(".") if isinstance(child, LayerPlan) else [child.name]
+        level = tree
+        for part in parts[:-1]:
+            level = level.setdefault(part, {})
+        level[parts[-1]] = replace(child, name=parts[-1]) if len(parts) > 1 else child
+
+    def build(level: dict, prefix: str) -> list[Child]:
+        out: list[Child] = []
+        for name, item in level.items():
+            if isinstance(item, dict):
+                full = f"{prefix}.{name}"
+                out.append(SequentialPlan(name, full, tuple(build(item, full)), called=True))
+            else:
+                out.append(item)
+        return out
+
+    return tuple(build(tree, block))
 
 
 def _sequential(net: Network, scope: str, key: str, nodes: list[ir.NodeBase],
