@@ -6,8 +6,10 @@ median(rnetc) / median(timm); "pairs" = median of the step-by-step ratios.
     python benchmarks/timm_compare.py [--models seresnet50 resnet50d] [--steps 20]
         [--batch 4] [--size 128] [--threads 1] [--clock cpu|wall] [--device cpu|cuda]
 
-Target (issue 15): fwd+bwd ratio <= 1.02 on CPU for seresnet50 and resnet50d. timm is a
-test dependency (`pip install -e .[dev]`); rnetc itself never imports it.
+Targets: fwd+bwd ratio <= 1.02 on CPU for seresnet50 and resnet50d (issue 15), <= 1.05
+for regnety_008, resnest14d and convnext_atto (issue 16: `--models regnety_008 resnest14d
+convnext_atto`). timm is a test dependency (`pip install -e .[dev]`); rnetc itself never
+imports it.
 """
 
 from __future__ import annotations

@@ -157,11 +157,12 @@ def structured_specs():
     def layer(draw):
         op = draw(st.sampled_from(["conv", "conv", "bn", "relu", "maxpool", "avgpool", "dropout",
                                    "silu", "leaky_relu", "flatten", "fc", "bogus", "groupnorm",
-                                   "drop_path", "identity", "blur", "channel_conv", "sigmoid"]))
+                                   "drop_path", "identity", "blur", "channel_conv", "sigmoid",
+                                   "pad", "layernorm", "softmax", "group_sum", "layer_scale"]))
         if op == "conv":
             kernel = draw(st.sampled_from(["1x1", "3x3", "7x7", "3", "1x3"]))
             extra = draw(st.sampled_from(["", " stride=2", " groups=2", " padding=0", " bias=true",
-                                          " dilation=2", " stride=0"]))
+                                          " dilation=2", " stride=0", " ws=1e-8", " ws=-1"]))
             return f"conv {kernel} {draw(number)}{extra}"
         if op in ("maxpool", "avgpool"):
             return draw(st.sampled_from([f"{op} 2x2", f"{op} 3x3 stride=2 padding=1", f"{op} global",
@@ -181,7 +182,27 @@ def structured_specs():
         if op == "channel_conv":
             return draw(st.sampled_from(["channel_conv 3", "channel_conv 5 as conv", "channel_conv 2",
                                          "channel_conv 0", "channel_conv k"]))
+        if op == "pad":
+            return draw(st.sampled_from(["pad 1", "pad 1x2", "pad(-1)", "pad k value=0.5"]))
+        if op in ("softmax", "group_sum"):
+            return draw(st.sampled_from([f"{op} 2", f"{op} 3", f"{op} 1", f"{op} k", f"{op} 0"]))
+        if op == "layer_scale":
+            return draw(st.sampled_from(["layer_scale", "layer_scale init=0.1 as gamma"]))
+        if op == "layernorm":
+            return draw(st.sampled_from(["layernorm", "layernorm eps=0", "layernorm as norm"]))
         return op
+
+    @st.composite
+    def split(draw):
+        """A `split` with its body, sometimes malformed."""
+        parts = draw(st.sampled_from(["2", "4", "k", "1", "3"]))
+        inner = [draw(st.sampled_from(["if part > 0 {\n    add_previous\n  }", "add_previous",
+                                       ""])),
+                 draw(st.sampled_from(["conv 3x3 k as convs.{i}", "conv 3x3 w as convs.{n}",
+                                       "conv_bn_act(k, 3) as paths.{i}", "relu", "let a = part"])),
+                 draw(st.sampled_from(["bn as bns.{i}", "", "split 2 {\n  relu\n  }"]))]
+        body = "\n  ".join(line for line in inner if line)
+        return [f"split {parts} {{\n  {body}\n}}"]
 
     @st.composite
     def gate(draw):
@@ -202,9 +223,12 @@ def structured_specs():
             body.insert(draw(st.integers(0, len(body))), "fork")
         where = draw(st.integers(0, len(body)))
         pick = draw(st.sampled_from(["", "", "gate", "se(k) as se", "eca(k) as se", "se(k)",
-                                     "deep_stem(2, 2, k) as conv1", "eca(w)"]))
+                                     "deep_stem(2, 2, k) as conv1", "eca(w)", "split", "split",
+                                     "split_attn(k) as conv2", "selective_kernel(k) as conv1"]))
         if pick == "gate":
             body[where:where] = draw(gate())
+        elif pick == "split":
+            body[where:where] = draw(split())
         elif pick:
             body.insert(where, pick)
         residual = draw(st.booleans())
@@ -225,7 +249,8 @@ def structured_specs():
         args = args.format(w=draw(number))
         stride = draw(st.sampled_from(["", " stride=2", " stride=1", " stride=k"]))
         policy = draw(st.sampled_from(["", ""] + [f" shortcut={p}" for p in POLICIES]))
-        name = draw(st.sampled_from(["", "", "res ", "layer9 "]))
+        name = draw(st.sampled_from(["", "", "res ", "layer9 ", "stages.0.blocks ", "s1.b{n} ",
+                                     "s.{i} "]))
         return f"  stage {name}{repeats} {block}({args}){stride}{policy}"
 
     @st.composite
@@ -257,7 +282,9 @@ _NUMBERS = ["0", "-1", "1", "2", "3", "1000000", "99999999999999999999", "1.5", 
 _INSERTS = ["{", "}", "(", ")", "x", "stage", "add", "fork", "import \"x.rnet\"", "é", "\u202e",
             "\x00", "λ", ";", "#", "\"", "require false", "let a = a", "if", "else", "as", "global",
             "branch", "mul", "as se", "as conv1.0", "block_index", "drop_path", "groupnorm 7",
-            "blur", "sigmoid", "identity", "channel_conv 4"]
+            "blur", "sigmoid", "identity", "channel_conv 4", "split 2 {", "add_previous",
+            "as convs.{i}", "as head.fc", "softmax 2", "group_sum 3", "layer_scale", "pad 1",
+            "layernorm", "ws=1e-8", "stage stages.0.blocks x1 basic(4)"]
 
 
 def mutate(text: str, rng: random.Random) -> str:

@@ -106,6 +106,8 @@ def test_module_paths_belong_to_the_network():
 
 def test_layer_scale_needs_a_block_of_its_own():
     assert _error("  conv 3x3 8\n  layer_scale\n").startswith("E307 4:3 `layer_scale` belongs")
+    blocks = BLOCKS + "block scoped(out) {\n  ls(out) as inner\n  add\n}\nblock ls(out) {\n  layer_scale\n}\n"
+    assert "E307" in _error("  stage x1 scoped(3)\n", blocks)
 
 
 @pytest.mark.parametrize("body, code, words", [

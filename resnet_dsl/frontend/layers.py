@@ -67,6 +67,10 @@ def lower_layer(lw: Lowering, call: ast.Call, ctx: Ctx, bound: dict[str, Arg]) -
     else:
         cls, attrs = NODE_WORDS[call.name].from_call(call.name, Bound(lw, bound))
         lw.memo[key] = (bound, (cls, attrs))
+    if cls.own_scope and (ctx.kind != "block" or ctx.prefix or ctx.block is None):
+        raise fail("E307", f"`{call.name}` belongs in a residual block's own layers (its "
+                   "parameter is the block's, as timm's `gamma`)", call.span,
+                   "move it into the block that a `stage` repeats, outside named scopes")
     lw.emit(cls, call.name, call, ctx, **attrs)
 
 

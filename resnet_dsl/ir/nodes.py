@@ -128,6 +128,7 @@ class NodeBase(BaseModel):
     arity: ClassVar[int | None] = 1
     words: ClassVar[dict[str, tuple[Param, ...]]] = {}
     starts_line: ClassVar[bool] = True  # a diagram line starts with it (bn, relu join one)
+    own_scope: ClassVar[bool] = False   # only in a block's own layers (E307 elsewhere)
 
     name: str
     inputs: list[str] = Field(default_factory=list)
@@ -718,6 +719,7 @@ class LayerScale(NodeBase):
     words: ClassVar = {"layer_scale": (Param("init", "float", 1e-6, False,
                                              "the scale's initial value"),)}
     starts_line: ClassVar[bool] = False
+    own_scope: ClassVar[bool] = True
     init: float = 1e-6
 
     @classmethod

@@ -25,8 +25,9 @@ def infer_shapes(net: Network, diags: list[Diagnostic], limits: Limits) -> None:
         if None not in shapes:
             try:
                 shape = node.infer(shapes)  # type: ignore[arg-type]
-            except ShapeError as exc:
-                diags.append(exc.diagnostic)
+            except ShapeError as exc:  # once per statement: a split's parts fail alike
+                if not diags or diags[-1] != exc.diagnostic:
+                    diags.append(exc.diagnostic)
         # Stored as NodeBase.__setattr__ would store it, without the call (a deep net has
         # thousands of nodes and this pass and the next touch each one).
         node.__dict__["shape"] = shape

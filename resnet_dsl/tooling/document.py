@@ -374,6 +374,8 @@ _MARKERS = {  # words that make no layer of their own: what they mark
             "layer)",
     "branch": "starts a side branch: the layers up to `mul` compute a gate from the value here, "
               "and `mul` multiplies the value by it (in a stage's blocks; makes no layer)",
+    "add_previous": "adds the previous part's result to the value (in a `split`'s body: "
+                    "Res2Net's hierarchical connection; makes no layer)",
 }
 
 
