@@ -47,6 +47,12 @@ GALLERY = (
     Entry("seresnet50", "specs/zoo/seresnet50.rnet",
           caption="SE-ResNet-50: each block's squeeze-and-excitation gate is a side path into "
                   "a `×` before the `+`."),
+    Entry("res2net50_26w_4s", "specs/zoo/res2net50_26w_4s.rnet",
+          caption="Res2Net-50: each block's `split 4` drawn as four parts side by side, joined "
+                  "at `cat`; in the repeats each part adds the previous one's result."),
+    Entry("skresnet18", "specs/zoo/skresnet18.rnet",
+          caption="SK-ResNet-18: two dilations on halves of the input, concatenated, weighed "
+                  "by a gate with a softmax across the two paths, summed."),
 )
 
 

@@ -587,3 +587,28 @@ def test_gallery_is_up_to_date():
             assert (gallery.OUT / f"{entry.name}.{fmt}").exists()
     doc = (REPO / "docs" / "diagrams.md").read_text()
     assert all(f"gallery/{e.name}.png" in doc for e in gallery.GALLERY)
+
+
+# -- splits -------------------------------------------------------------------------------
+
+def test_a_split_is_drawn_as_parts_side_by_side_joined_at_cat():
+    """Res2Net's `split 4`: four part boxes read from the box before the split, each into
+    the `cat`; in the repeats (which add the previous part), part p feeds part p+1."""
+    net = compile_network(SPECS / "zoo" / "res2net50_26w_4s.rnet", params={"size": 64})
+    p = plan(net)
+    first, later = "layer1.0", "layer1.1-2"   # the first block, and the run of its repeats
+    for run in (first, later):
+        parts = [p.boxes[f"{run}/split1.{i}"] for i in range(4)]
+        assert [b.role for b in parts] == ["part"] * 4
+        assert [b.members[0].op for b in parts] == ["slice"] * 4
+        assert p.boxes[f"{run}/cat1"].role == "cat"
+        edges = {(e.src, e.dst) for e in p.edges}
+        assert all((b.id, f"{run}/cat1") in edges for b in parts)
+        assert all((f"{run}/main", b.id) in edges for b in parts)
+        assert (f"{run}/cat1", f"{run}/main.1") in edges      # the path goes on after `cat`
+    assert p.boxes[f"{first}/main"].header == "layer1.0 · res2net_bottleneck"
+    hierarchy = {(e.src, e.dst) for e in p.edges}
+    assert (f"{later}/split1.0", f"{later}/split1.1") in hierarchy          # add_previous
+    assert (f"{first}/split1.0", f"{first}/split1.1") not in hierarchy      # a first block
+    assert box_graph_is_acyclic(p)
+    assert "cat" in to_digraph(net).source

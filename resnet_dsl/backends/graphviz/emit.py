@@ -79,6 +79,8 @@ def _emit_item(g, net: Network, p: Plan, kind: str, item: str) -> None:
             attrs.update(style.ADD_WITH_POST)
         if box.role == "gate":  # a column of its own beside the path
             attrs["group"] = f"gate:{box.cluster}"
+        elif box.role == "part":  # a split's parts side by side, the first on the spine
+            attrs["group"] = "spine" if box.id.endswith(".0") else f"part:{box.id.rsplit('.', 1)[1]}"
         elif box.role != "shortcut":
             attrs["group"] = "spine"  # dot keeps edges inside a group straight
         cls = f"box-{box.role}" + (f" shortcut-{box.shortcut}" if box.shortcut else "")
@@ -127,6 +129,8 @@ def _box_label(net: Network, box: Box) -> str:
         return "<" + " ".join(["<b>+</b>", *map(labels.html, after)]) + ">"
     if box.role == "mul":  # the gate's multiplication: `×` in a circle
         return "<<b>×</b>>"
+    if box.role == "cat":  # a split's parts concatenated
+        return "<<b>cat</b>>"
     rows: list[str] = []
     if box.badge:
         rows.append(f'<font point-size="16"><b>{box.badge}</b></font>  <b>{labels.html(box.header or "")}</b>')

@@ -11,6 +11,9 @@ Collapsed view (the default), for reading a whole network at a glance:
     path it leaves from, named after its scope (`se · gate`), and its `mul` a `×` circle
     on that path: the gate's box reads the path and feeds the `×`, as a shortcut does
     the `+`;
+  - a `split`'s parts are boxes side by side (`part 1/4`, its layers), each read from the
+    path where it splits and feeding a `cat` circle where they are concatenated (an
+    `add_previous` is the edge from one part into the next); the path goes on after it;
   - consecutive repeats only share a box when they look alike (same block, arguments,
     shortcut kind and shapes). The compiler makes the repeats after the first alike, so
     this is one run today; the check keeps a stage that breaks the rule from being drawn
@@ -35,7 +38,7 @@ from resnet_dsl.ir.signature import format_shape
 from resnet_dsl.ir.structure import ancestors, roles
 
 Role = Literal["input", "output", "stem", "head", "body", "pre", "main", "shortcut", "add", "post",
-               "gate", "mul"]
+               "gate", "mul", "part", "cat"]
 EdgeKind = Literal["main", "gate", "identity", "zeropad", "proj", "avgproj"]
 
 SHORTCUT_WORDS = {kind: s.word for kind, s in SHORTCUTS.items()}
@@ -202,6 +205,8 @@ class _Planner:
         self.segment: dict[str, int] = {}     # block -> gates passed so far (program order)
         self.add_segment: dict[str, int] = {} # block -> the segment its addition is in
         self.headed: set[str] = set()         # blocks whose name heads a box already
+        self.part: dict[str, int | None] = {} # block -> the split part being drawn
+        self.splits: dict[str, int] = {}      # block -> splits passed so far
 
     # -- boxes ------------------------------------------------------------------------
     def build(self) -> Plan:
@@ -258,6 +263,17 @@ class _Planner:
         # Each gate's `mul` ends a segment of the path: what follows it is drawn after the
         # `×`, in boxes of their own, so the path never runs back into a box it left.
         segment = self.segment.get(block.name, 0)
+        part = self.part.get(block.name)
+        if node.op == "slice":   # a split's part starts: boxes side by side until the `cat`
+            part = self.part[block.name] = node.part  # type: ignore[attr-defined]
+            if node.part == 0:  # type: ignore[attr-defined]
+                self.splits[block.name] = self.splits.get(block.name, 0) + 1
+        elif node.op == "cat" and part is not None:
+            self.part[block.name] = part = None
+            role = "cat"
+            self.segment[block.name] = segment + 1   # the path goes on in new boxes
+        if part is not None and role not in ("gate", "mul"):
+            role = "part"
         if role == "mul":
             self.segment[block.name] = segment + 1
         elif node.name == block.add:
@@ -288,7 +304,11 @@ class _Planner:
                 role = "add"
         elif role == "pre" and not (block.shortcut in ("proj", "avgproj") and block.fork != block.input):
             role = "main"  # the pre-activation gets a box of its own only where a shortcut forks off it
-        if role in ("gate", "mul"):
+        if role == "part":
+            box_id = f"{run_id}/split{self.splits[block.name]}.{part}"
+        elif role == "cat":
+            box_id = f"{run_id}/cat{self.splits[block.name]}"
+        elif role in ("gate", "mul"):
             box_id = f"{run_id}/{role}{_suffix(gate.index)}"
         elif role in ("shortcut", "add"):  # one of each in a block
             box_id = f"{run_id}/{role}"
@@ -298,7 +318,7 @@ class _Planner:
             self.box_of[node.name] = box_id  # a later repeat: drawn by the run's first block
             return
         header = badge = None
-        if role == "main" and block.name not in self.headed:
+        if role in ("main", "part") and block.name not in self.headed:  # its first box
             self.headed.add(block.name)
             if block.index == 0:
                 header = f"{block.name} · {block.definition}"
@@ -371,7 +391,10 @@ class _Planner:
                         kind = block.shortcut  # type: ignore[assignment]
                 key = (src, dst, kind)
                 if key not in seen:
-                    seen[key] = Edge(src, dst, kind, self._label(self.boxes[src], kind))
+                    into_part = self.boxes[dst].role == "part" and self.boxes[src].role != "part"
+                    # (a split's edges into its parts: the part's first line says its size)
+                    seen[key] = Edge(src, dst, kind,
+                                     None if into_part else self._label(self.boxes[src], kind))
         last = self.box_of[net.output]
         label = format_shape(net.output_shape) if self.shapes else None
         seen[(last, "output", "main")] = Edge(last, "output", "main", label)

@@ -52,6 +52,8 @@ BOX = {
     "add": ("#ffffff", "#333333"),
     "gate": ("#d5e8d4", "#82b366"),
     "mul": ("#ffffff", "#333333"),
+    "part": ("#dae8fc", "#6c8ebf"),
+    "cat": ("#ffffff", "#333333"),
 }
 
 # A gate (side branch) is green and its line dotted: it scales the path rather than adding
@@ -101,6 +103,8 @@ def node_attrs(role: str, shortcut: str | None) -> dict[str, str]:
     if role in ("add", "mul"):  # `+` and `×` in a circle
         attrs.update(shape="circle", width="0.3", height="0.3", fixedsize="true",
                      fontsize="14", margin="0")
+    elif role == "cat":  # the parts of a split concatenated
+        attrs.update(shape="ellipse", width="0.3", height="0.3", fontsize="10", margin="0.04,0.02")
     elif role in ("input", "output"):
         attrs.update(shape="oval", style="filled")
     return attrs
