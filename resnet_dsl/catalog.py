@@ -114,7 +114,9 @@ CATALOG: tuple[Entry, ...] = (
           "network n {\n  input 3x32x32\n  conv 3x3 64\n  stage x1 basic(32) shortcut=zeropad\n}",
           "Use shortcut=proj where the block narrows."),
     Entry("E303", "groups do not divide the channels",
-          "A grouped conv needs `groups` to divide both its input and output channels.",
+          "A grouped conv needs `groups` to divide both its input and output channels; "
+          "likewise GroupNorm's groups, `split PARTS`, `softmax N` and `group_sum N` need "
+          "channels that divide into equal parts.",
           "network n {\n  input 3x32x32\n  conv 3x3 64 groups=3\n}",
           "Pick a group count that divides both; the help line gives the largest."),
     Entry("E304", "the feature map collapses",
@@ -127,14 +129,18 @@ CATALOG: tuple[Entry, ...] = (
           "Add `avgpool global` and `flatten` before `fc`."),
     Entry("E306", "misplaced `fork` or `add`",
           "`fork` and `add` belong inside a block, once each, `fork` before `add`; every path "
-          "through a residual block must reach its `add`.",
+          "through a residual block must reach its `add`. The side-branch and split markers "
+          "are checked alike: `mul` needs an open `branch`, and `add_previous` a previous "
+          "part of a `split`.",
           "block b(out, stride = 1) {\n  conv 3x3 out stride=stride\n  add\n  add\n}\n"
           "network n {\n  input 3x32x32\n  stage x1 b(3)\n}",
           "Keep one `add` per block."),
     Entry("E307", "statement in the wrong place",
           "`input`, `stem`, `head` and `stage` belong at the top level of a network; a "
           "residual block (one with `add`) is used by a `stage`, not called like a layer; a "
-          "block without `add` takes no shortcut.",
+          "block without `add` takes no shortcut; `split` and `layer_scale` belong in a "
+          "stage's blocks (a layer scale in the block's own layers, its parameter the "
+          "block's).",
           "network n {\n  input 3x32x32\n  basic(16)\n}",
           "Write `stage x1 basic(16)`."),
     Entry("E308", "stride on a block without a `stride` parameter",
