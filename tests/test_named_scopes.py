@@ -70,14 +70,20 @@ def test_scope_name_errors(body, code, text):
     assert diag.code == code and text in diag.message
 
 
-def test_scopes_nest_one_deep():
-    spec = ("network n {\n  input 3x8x8\n  outer(4) as a\n}\n"
-            "block inner(out) {\n  conv 3x3 out\n}\n"
-            "block outer(out) {\n  inner(out) as b\n}\n")
+def test_scopes_nest_one_deep_at_the_top_level_and_deeper_in_blocks():
+    blocks = ("block inner(out) {\n  conv 3x3 out\n}\n"
+              "block outer(out) {\n  inner(out) as b\n}\n")
     with pytest.raises(RnetError) as info:
-        compile_network(spec)
+        compile_network("network n {\n  input 3x8x8\n  outer(4) as a\n}\n" + blocks)
     diag = info.value.diagnostics[0]
-    assert diag.code == "E207" and "nest one deep" in diag.message and diag.span.line == 9
+    assert diag.code == "E207" and "at a network's top level" in diag.message
+    assert diag.span.line == 9
+    # in a stage's block, scopes nest (timm's `conv1.paths.0.conv`, `conv1.attn.fc_reduce`)
+    net = compile_network("network n {\n  input 3x8x8\n  stage x1 res(3)\n}\n" + blocks
+                          + "block res(out) {\n  outer(out) as a\n  add\n}\n")
+    assert "layer1.0.a.b.0" in net.nodes
+    model = resnet_dsl.build(next(iter(net.sources.values())))
+    assert "layer1.0.a.b.0.weight" in model.state_dict()
 
 
 GATE = """network n {{

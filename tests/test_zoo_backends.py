@@ -177,6 +177,7 @@ NOT_MINIMAL = {
     "convnext_atto": Counter({"Shape": 1, "Squeeze": 1, "Range": 1, "Mul": 1, "Unsqueeze": 1,
                               "Add": 3, "Gather": 1, "Reshape": 1}),
 }
+NOT_MINIMAL["convnext"] = NOT_MINIMAL["convnext_atto"]   # the family's default: the same head
 POOLS = {"max": "MaxPool", "avg": "AveragePool"}
 
 
