@@ -157,3 +157,15 @@ def test_make_divisible_is_timms(divisor, min_value, round_limit):
                                 round_limit])
         assert ours == make_divisible(v, divisor, min_value, round_limit), v
     assert _make_divisible([37.0]) == make_divisible(37.0)
+
+
+def test_the_regnet_family_makes_other_regnets_with_set():
+    """docs/zoo.md's example: `--set depth=22 wa=24.48 wm=2.54 group_size=16` on the regnet
+    family is timm's regnetx_004 (RegNetX-400MF), parameters and state-dict keys alike."""
+    reference = timm.create_model("regnetx_004", pretrained=False)
+    net = resnet_dsl.load(ZOO / "regnet.rnet", size=64,
+                          params=dict(depth=22, wa=24.48, wm=2.54, group_size=16))
+    assert net.totals.params == sum(p.numel() for p in reference.parameters()) == 5_157_512
+    model = resnet_dsl.build(ZOO / "regnet.rnet", size=64,
+                             params=dict(depth=22, wa=24.48, wm=2.54, group_size=16))
+    model.load_state_dict(reference.state_dict(), strict=True)

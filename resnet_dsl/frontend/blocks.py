@@ -19,6 +19,7 @@ from resnet_dsl.frontend.context import (
 from resnet_dsl.frontend.evaluate import Env, evaluate, fail
 from resnet_dsl.frontend.layers import call_values
 from resnet_dsl.frontend.signatures import Arg, Kwarg, bind_block
+from resnet_dsl.frontend.splits import add_previous
 from resnet_dsl.frontend.source import BlockRef
 from resnet_dsl.ir import nodes as ir
 from resnet_dsl.ir.graph import BlockInfo
@@ -158,8 +159,6 @@ def marker(lw: Lowering, call: ast.Call, bound: dict[str, Arg], ctx: Ctx) -> Non
         _side_branch(lw, call, ctx)
         return
     if call.name == "add_previous":
-        from resnet_dsl.frontend.splits import add_previous
-
         add_previous(lw, call, ctx)
         return
     state = ctx.block

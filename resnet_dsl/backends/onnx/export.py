@@ -149,21 +149,19 @@ def _inference_model(net: Network, model, weights) -> tuple[torch.nn.Module, str
     from resnet_dsl.backends.torch.fold import standardise_weights
 
     if model is not None:
-        module = copy.deepcopy(model).to(device="cpu", dtype=torch.float32)
-        standardise_weights(module)  # weight-standardised convs: their weights, once
-        return module.eval(), "the model given"
-    if weights is None:
-        module = build_module(net, device="cpu")
-        standardise_weights(module)
-        return module.eval(), RANDOM_WEIGHTS
-    from resnet_dsl.backends.torch.weights import fit_state, read_weights
+        module, label = copy.deepcopy(model).to(device="cpu", dtype=torch.float32), "the model given"
+    elif weights is None:
+        module, label = build_module(net, device="cpu"), RANDOM_WEIGHTS
+    else:
+        from resnet_dsl.backends.torch.weights import fit_state, read_weights
 
-    module = build_module(net, device="meta")   # no random numbers drawn for weights
-    state = fit_state(read_weights(weights), module.state_dict(), source=str(weights),
-                      network=net.name)
-    module.load_state_dict(state, assign=True)
-    standardise_weights(module)
-    return module.eval(), Path(weights).name
+        module = build_module(net, device="meta")   # no random numbers drawn for weights
+        state = fit_state(read_weights(weights), module.state_dict(), source=str(weights),
+                          network=net.name)
+        module.load_state_dict(state, assign=True)
+        label = Path(weights).name
+    standardise_weights(module)  # weight-standardised convs: their weights, once
+    return module.eval(), label
 
 
 def _onnx_model(module, net: Network, batch: int | None, opset: int | None):

@@ -359,7 +359,7 @@ class _Emitter:
             if isinstance(x, LayerPlan):
                 lines += _statement(head, x, {}, x.node, "),")
             elif isinstance(x, SequentialPlan):
-                lines += _sequential_expr(head, inner, x, "),")
+                lines += _sequential_lines(head, inner, x, {}, x.node, "),")
             else:
                 lines += self._container(head, inner, x, "),")
         return lines + [f"{indent}])){tail}"]
@@ -391,39 +391,27 @@ def _named(item) -> bool:
 
 def _sequential_source(lead: str, seq: SequentialPlan, exprs: dict) -> list[str]:
     """`self.downsample = nn.Sequential(...)`; named items as `OrderedDict([("conv", ...)])`."""
+    return _sequential_lines(f"{lead}self.{seq.name} = ", lead, seq, exprs, seq.name)
+
+
+def _sequential_lines(head: str, indent: str, seq: SequentialPlan, exprs: dict, path: str,
+                      tail: str = "") -> list[str]:
+    """A scope after `head`: an nn.Sequential, with an OrderedDict where its items have
+    names, or an nn.ModuleDict (nested for scopes in scopes); `tail` after its last `)`."""
+    inner = indent + INDENT
     if not _named(seq):
-        lines = [f"{lead}self.{seq.name} = nn.Sequential("]
+        lines = [f"{head}nn.Sequential("]
         for x in seq.items:
-            lines += _statement(lead + INDENT, x, exprs, f"{seq.name}.{x.name}", ",")
-        return lines + [f"{lead})"]
-    return _dict_source(f"{lead}self.{seq.name} = ", lead, seq, exprs, seq.name, "")
-
-
-def _dict_source(head: str, indent: str, seq: SequentialPlan, exprs: dict, path: str,
-                 tail: str) -> list[str]:
-    """A named nn.Sequential or an nn.ModuleDict (nested for scopes in scopes) after `head`."""
+            lines += _statement(inner, x, exprs, f"{path}.{x.name}", ",")
+        return lines + [f"{indent}){tail}"]
     kind = "nn.ModuleDict" if seq.called else "nn.Sequential"
     lines = [f"{head}{kind}(OrderedDict(["]
     for x in seq.items:
-        item = f'{indent}{INDENT}("{x.name}", '
+        item = f'{inner}("{x.name}", '
         if isinstance(x, SequentialPlan):
-            lines += _dict_source(item, indent + INDENT, x, exprs, f"{path}.{x.name}", "),")
+            lines += _sequential_lines(item, inner, x, exprs, f"{path}.{x.name}", "),")
         else:
             lines += _statement(item, x, exprs, f"{path}.{x.name}", "),")
-    return lines + [f"{indent}])){tail}"]
-
-
-def _sequential_expr(lead: str, indent: str, seq: SequentialPlan, tail: str) -> list[str]:
-    """A scope's nn.Sequential as an expression inside a container."""
-    inner = indent + INDENT
-    if not _named(seq):
-        lines = [f"{lead}nn.Sequential("]
-        for x in seq.items:
-            lines += _statement(inner, x, {}, x.node, ",")
-        return lines + [f"{indent}){tail}"]
-    lines = [f"{lead}nn.Sequential(OrderedDict(["]
-    for x in seq.items:
-        lines += _statement(f'{inner}("{x.name}", ', x, {}, x.node, "),")
     return lines + [f"{indent}])){tail}"]
 
 

@@ -383,13 +383,9 @@ def _units(net: Network, info: BlockInfo, members: list[ir.NodeBase], inside: se
 
 
 def _own_scale(node: ir.NodeBase) -> None:
-    """A layer scale is its block's own parameter (`blocks.0.gamma`): outside a block's
-    own scope there is no block to keep it."""
-    if node.op == "layer_scale":
-        raise RnetError(with_trace(Diagnostic(
-            "E307", "`layer_scale` belongs in a block's own layers (its parameter is the "
-            "block's, as timm's `gamma`)", node.span,
-            "move it into the residual block, outside named scopes"), node.trace))
+    """A layer scale is its block's own parameter (`blocks.0.gamma`); the front end puts it
+    nowhere else (`own_scope`, E307)."""
+    _check(node.op != "layer_scale", f"{node.name}: a layer scale outside its block's own layers")
 
 
 def _chained(nodes: list[ir.NodeBase]) -> bool:
